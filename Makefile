@@ -1,0 +1,45 @@
+# Two commands matter: `make demo` (the pipeline on a local broker) and
+# `make test` (the whole test suite). Both set everything up themselves and
+# are safe to run again.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test test-unit bench model clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "newsevents needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+## setup: virtual environment, dependencies, Kafka jars, default model check
+setup: $(STAMP)
+	$(VENV)/bin/newsevents broker --fetch-only
+	$(PY) -m training.ensure_default
+
+## demo: broker + worker + sample stream replay + live dashboard (Ctrl-C stops all)
+demo: setup
+	$(VENV)/bin/newsevents demo
+
+## test: unit, integration (real Kafka) and browser tests
+test: setup
+	$(PY) -m pytest
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+## bench: model-only and full-pipeline benchmarks
+bench: setup
+	$(PY) bench/bench_model.py
+	$(PY) bench/bench_pipeline.py
+
+## model: retrain the shipped default model from training/data (deterministic)
+model: $(STAMP)
+	$(VENV)/bin/newsevents train --output model/default --report-dir training/report
+
+clean:
+	rm -rf $(VENV) build *.egg-info

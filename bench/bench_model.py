@@ -1,0 +1,87 @@
+"""Model-only throughput: batched vs one article at a time, in one run.
+
+Measures ``ArticleClassifier.classify`` end to end (cleaning, sentence
+splitting, scoring, evidence and message building) on ~2 KB articles, pinned
+to one core with BLAS limited to one thread. Prints medians over repeats and
+the batched / one-at-a-time ratio.
+
+    python bench/bench_model.py [--model DIR] [--articles 2000] [--batch 500] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from bench.articles import bench_articles  # noqa: E402
+from model.article import article_from_mapping, prepare  # noqa: E402
+from model.artifact import load_artifact  # noqa: E402
+from model.service import ArticleClassifier  # noqa: E402
+from newsevents.config import Settings  # noqa: E402
+
+
+def pin_one_core() -> str:
+    if hasattr(os, "sched_setaffinity"):
+        core = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {core})
+        return f"core {core}"
+    return "unpinned"
+
+
+def measure_batched(classifier: ArticleClassifier, articles: list, batch: int) -> float:
+    start = time.perf_counter()
+    for i in range(0, len(articles), batch):
+        classifier.classify(articles[i:i + batch])
+    return len(articles) / (time.perf_counter() - start)
+
+
+def measure_single(classifier: ArticleClassifier, articles: list) -> float:
+    start = time.perf_counter()
+    for article in articles:
+        classifier.classify([article])
+    return len(articles) / (time.perf_counter() - start)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=Settings.from_env().model_path)
+    parser.add_argument("--articles", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--single", type=int, default=400, help="articles for the one-at-a-time run")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    where = pin_one_core()
+    classifier = ArticleClassifier(load_artifact(args.model))
+    articles = [article_from_mapping(a) for a in bench_articles(args.articles)]
+    mean_bytes = sum(len(a.text.encode()) for a in articles) / len(articles)
+    with threadpool_limits(limits=1):
+        classifier.classify(articles[:100])  # warm-up
+        batched = [measure_batched(classifier, articles, args.batch) for _ in range(args.repeats)]
+        single = [measure_single(classifier, articles[: args.single]) for _ in range(args.repeats)]
+        start = time.perf_counter()
+        docs = [prepare(a) for a in articles]
+        prep = time.perf_counter() - start
+        start = time.perf_counter()
+        classifier.model.classifier.classify([d.sentences for d in docs])
+        model_only = time.perf_counter() - start
+
+    b, s = statistics.median(batched), statistics.median(single)
+    print(f"model {classifier.version}; {len(articles)} articles, mean {mean_bytes:.0f} bytes; {where}, 1 BLAS thread")
+    print(f"batched ({args.batch}/call):   median {b:8.0f} articles/s   (runs: {', '.join(f'{x:.0f}' for x in batched)})")
+    print(f"one at a time:       median {s:8.0f} articles/s   (runs: {', '.join(f'{x:.0f}' for x in single)})")
+    print(f"batched / one-at-a-time: {b / s:.1f}x")
+    print(f"stages, one pass: cleaning+splitting {len(articles) / prep:.0f}/s, scoring+evidence {len(articles) / model_only:.0f}/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Message shapes: the one definition of every value we publish.
+
+These are the contract of ``contracts.md``; producers of messages (the stream
+worker, ``newsevents classify``) build them only through these functions.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timezone
+
+from model.article import Article
+from model.classifier import Prediction
+
+CLASSIFIED_SCHEMA = "newsevents.classified/v1"
+DEADLETTER_SCHEMA = "newsevents.deadletter/v1"
+STATS_SCHEMA = "newsevents.stats/v1"
+
+
+def utc_now() -> str:
+    """Current UTC time, ISO 8601 with milliseconds and a Z suffix."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def classified_message(
+    article: Article,
+    prediction: Prediction | None,
+    *,
+    taxonomy: list[str],
+    model_name: str,
+    model_version: str,
+    reason: str | None = None,
+    processed_at: str | None = None,
+) -> dict:
+    """A ``news.articles.classified`` value.
+
+    ``prediction`` is None when the article was not classified; ``reason``
+    (``not_english``, ``no_text``) then says why, events are empty and every
+    score is 0.
+    """
+    message = {
+        "schema": CLASSIFIED_SCHEMA,
+        "id": article.id,
+        "title": article.title,
+        "url": article.url,
+        "source": article.source,
+        "published_at": article.published_at,
+        "events": [
+            {"type": e.type, "score": e.score, "evidence": e.evidence} for e in prediction.events
+        ] if prediction else [],
+        "scores": prediction.scores if prediction else {t: 0.0 for t in taxonomy},
+        "model": {"name": model_name, "version": model_version},
+        "processed_at": processed_at or utc_now(),
+    }
+    if reason:
+        message["reason"] = reason
+    return message
+
+
+def payload_as_text(payload: bytes | str) -> tuple[str, str]:
+    """The original payload for a dead letter and its encoding: the text when
+    it is UTF-8 (``"utf-8"``), else its base64 (``"base64"``)."""
+    if isinstance(payload, str):
+        return payload, "utf-8"
+    try:
+        return payload.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(payload).decode("ascii"), "base64"
+
+
+def deadletter_message(
+    payload: bytes | str,
+    *,
+    error: str,
+    detail: str,
+    topic: str | None = None,
+    partition: int | None = None,
+    offset: int | None = None,
+    article_id: str | None = None,
+) -> dict:
+    """A ``news.articles.deadletter`` value: the original payload and why it failed."""
+    text, encoding = payload_as_text(payload)
+    message = {
+        "schema": DEADLETTER_SCHEMA,
+        "error": error,
+        "detail": detail,
+        "payload": text,
+        "payload_encoding": encoding,
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "failed_at": utc_now(),
+    }
+    if article_id:
+        message["id"] = article_id
+    return message
+
+
+def stats_message(event_type: str, counts: dict[str, int], *, model_version: str | None = None) -> dict:
+    """A ``news.events.stats`` value: rolling counts of one event type.
+
+    ``counts`` maps window names (``last_hour``, ``last_24h``, ``total``) to
+    numbers of classified articles carrying the type.
+    """
+    return {"schema": STATS_SCHEMA, "type": event_type, **counts, "model_version": model_version, "updated_at": utc_now()}
+
+
+def encode(message: dict) -> bytes:
+    """Compact UTF-8 JSON bytes of a message."""
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

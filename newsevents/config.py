@@ -1,0 +1,131 @@
+"""Configuration: the one place that reads the environment.
+
+Every setting has a documented default and an environment variable; command
+flags override the environment. See docs/operations.md for the full table.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+#: The default model shipped with the package (trained from training/data).
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model" / "default"
+
+
+class ConfigError(ValueError):
+    """A setting with an unusable value."""
+
+
+def default_cache_dir() -> Path:
+    """``$NEWSEVENTS_CACHE`` or ``~/.cache/newsevents``: Kafka jars, broker and worker data."""
+    return Path(os.environ.get("NEWSEVENTS_CACHE") or Path.home() / ".cache" / "newsevents")
+
+
+def _int(env: dict, name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _float(env: dict, name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={value} must be positive")
+    return value
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic names under a prefix (``news`` by default)."""
+
+    prefix: str = "news"
+
+    @property
+    def raw(self) -> str:
+        return f"{self.prefix}.articles.raw"
+
+    @property
+    def classified(self) -> str:
+        return f"{self.prefix}.articles.classified"
+
+    @property
+    def deadletter(self) -> str:
+        return f"{self.prefix}.articles.deadletter"
+
+    @property
+    def stats(self) -> str:
+        return f"{self.prefix}.events.stats"
+
+    def event(self, event_type: str) -> str:
+        return f"{self.prefix}.events.{event_type}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings. Build with :meth:`from_env`; override with :meth:`with_overrides`."""
+
+    broker: str = "kafka://localhost:9092"          # NEWSEVENTS_BROKER
+    model_path: Path = DEFAULT_MODEL_DIR            # NEWSEVENTS_MODEL
+    topic_prefix: str = "news"                      # NEWSEVENTS_TOPIC_PREFIX
+    app_id: str = "newsevents"                      # NEWSEVENTS_APP_ID (consumer group)
+    partitions: int = 4                             # NEWSEVENTS_PARTITIONS
+    batch_size: int = 500                           # NEWSEVENTS_BATCH_SIZE
+    batch_timeout: float = 0.25                     # NEWSEVENTS_BATCH_TIMEOUT (seconds)
+    max_article_bytes: int = 1 << 20                # NEWSEVENTS_MAX_ARTICLE_BYTES
+    web_host: str = "127.0.0.1"                     # NEWSEVENTS_WEB_HOST
+    web_port: int = 6066                            # NEWSEVENTS_WEB_PORT
+    reload_interval: float = 5.0                    # NEWSEVENTS_RELOAD_INTERVAL (seconds)
+    stats_interval: float = 10.0                    # NEWSEVENTS_STATS_INTERVAL (seconds)
+    data_dir: Path = field(default_factory=lambda: default_cache_dir() / "worker")  # NEWSEVENTS_DATA_DIR
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """``host:port[,host:port]`` without the ``kafka://`` scheme (for plain Kafka clients)."""
+        return ",".join(part.split("://", 1)[-1] for part in self.broker.split(";") for part in part.split(","))
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        defaults = cls()
+        broker = env.get("NEWSEVENTS_BROKER") or defaults.broker
+        if "://" not in broker:
+            broker = "kafka://" + broker
+        prefix = env.get("NEWSEVENTS_TOPIC_PREFIX") or defaults.topic_prefix
+        return cls(
+            broker=broker,
+            model_path=Path(env["NEWSEVENTS_MODEL"]) if env.get("NEWSEVENTS_MODEL") else defaults.model_path,
+            topic_prefix=prefix,
+            app_id=env.get("NEWSEVENTS_APP_ID") or defaults.app_id,
+            partitions=_int(env, "NEWSEVENTS_PARTITIONS", defaults.partitions),
+            batch_size=_int(env, "NEWSEVENTS_BATCH_SIZE", defaults.batch_size),
+            batch_timeout=_float(env, "NEWSEVENTS_BATCH_TIMEOUT", defaults.batch_timeout),
+            max_article_bytes=_int(env, "NEWSEVENTS_MAX_ARTICLE_BYTES", defaults.max_article_bytes),
+            web_host=env.get("NEWSEVENTS_WEB_HOST") or defaults.web_host,
+            web_port=_int(env, "NEWSEVENTS_WEB_PORT", defaults.web_port),
+            reload_interval=_float(env, "NEWSEVENTS_RELOAD_INTERVAL", defaults.reload_interval),
+            stats_interval=_float(env, "NEWSEVENTS_STATS_INTERVAL", defaults.stats_interval),
+            data_dir=Path(env["NEWSEVENTS_DATA_DIR"]) if env.get("NEWSEVENTS_DATA_DIR") else defaults.data_dir,
+        )
+
+    def with_overrides(self, **values) -> "Settings":
+        """A copy with the given settings replaced; None values are ignored."""
+        return replace(self, **{k: v for k, v in values.items() if v is not None})

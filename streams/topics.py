@@ -1,0 +1,49 @@
+"""Create the worker's topics with the configured partition count."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+log = logging.getLogger(__name__)
+
+
+class KafkaUnavailable(Exception):
+    """The bootstrap servers did not answer."""
+
+
+async def ensure_topics_async(bootstrap: str, names: Iterable[str], partitions: int,
+                              *, timeout: float = 15.0) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout)
+    except (KafkaConnectionError, asyncio.TimeoutError, OSError) as exc:
+        await admin.close()
+        raise KafkaUnavailable(
+            f"cannot reach Kafka at {bootstrap} ({exc.__class__.__name__}): is a broker running? "
+            "(`newsevents broker` starts one)"
+        ) from None
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [n for n in dict.fromkeys(names) if n not in existing]
+        if not wanted:
+            return []
+        try:
+            await admin.create_topics([NewTopic(n, partitions, 1) for n in wanted])
+        except TopicAlreadyExistsError:
+            pass  # another worker won the race
+        except KafkaError as exc:
+            log.warning("could not create topics %s: %s", wanted, exc)
+        return wanted
+    finally:
+        await admin.close()
+
+
+def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int) -> list[str]:
+    """Blocking wrapper of :func:`ensure_topics_async`."""
+    return asyncio.run(ensure_topics_async(bootstrap, names, partitions))

@@ -1,0 +1,126 @@
+"""A real Kafka broker and a real worker, shared by the integration tests.
+
+The broker is Apache Kafka from Maven Central jars (streams.broker), started
+once per session on a free port; the worker is `newsevents worker` in a
+subprocess, on its own topic prefix and a copy of the default model (so tests
+can swap artifacts under it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from newsevents.config import DEFAULT_MODEL_DIR, Topics
+
+from .kafka_helpers import collect, produce
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory):
+    from streams.broker import LocalBroker, default_cache_dir, ensure_kafka_jars
+
+    libs = ensure_kafka_jars(default_cache_dir())
+    broker = LocalBroker(tmp_path_factory.mktemp("kafka"), port=0, jars_dir=libs)
+    broker.start()
+    try:
+        broker.wait_ready(timeout=120)
+        yield broker
+    finally:
+        broker.stop()
+
+
+@dataclass
+class RunningWorker:
+    proc: subprocess.Popen
+    bootstrap: str
+    url: str
+    topics: Topics
+    model_dir: Path
+    log_path: Path
+
+    def get(self, path: str):
+        with urllib.request.urlopen(self.url + path, timeout=5) as response:
+            body = response.read().decode()
+        return json.loads(body) if path != "/metrics" else body
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+
+@pytest.fixture(scope="session")
+def worker(kafka, tmp_path_factory):
+    base = tmp_path_factory.mktemp("worker")
+    model_dir = base / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, model_dir)
+    prefix = "it" + uuid.uuid4().hex[:6]
+    port = _free_port()
+    env = {
+        **os.environ,
+        "NEWSEVENTS_BROKER": f"kafka://{kafka.bootstrap}",
+        "NEWSEVENTS_MODEL": str(model_dir),
+        "NEWSEVENTS_TOPIC_PREFIX": prefix,
+        "NEWSEVENTS_APP_ID": f"{prefix}-worker",
+        "NEWSEVENTS_PARTITIONS": "3",
+        "NEWSEVENTS_WEB_PORT": str(port),
+        "NEWSEVENTS_DATA_DIR": str(base / "data"),
+        "NEWSEVENTS_RELOAD_INTERVAL": "1",
+        "NEWSEVENTS_STATS_INTERVAL": "2",
+        "NEWSEVENTS_BATCH_TIMEOUT": "0.1",
+        "NEWSEVENTS_MAX_ARTICLE_BYTES": str(256 * 1024),
+    }
+    log_path = base / "worker.log"
+    log_file = open(log_path, "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "newsevents.cli", "worker", "-l", "info"], env=env,
+                            stdout=log_file, stderr=subprocess.STDOUT)
+    running = RunningWorker(proc, kafka.bootstrap, f"http://127.0.0.1:{port}", Topics(prefix), model_dir, log_path)
+    try:
+        _wait_until_processing(running)
+        yield running
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log_file.close()
+
+
+def _wait_until_processing(w: RunningWorker, timeout: float = 120) -> None:
+    """Ready means a probe article has come out classified."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if w.proc.poll() is not None:
+            raise RuntimeError(f"worker exited with {w.proc.returncode}:\n{w.log()}")
+        try:
+            w.get("/health")
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        raise RuntimeError(f"worker web server never answered:\n{w.log()}")
+    probe = json.dumps({"id": "probe", "title": "Probe", "text": "A probe article."}).encode()
+    produce(w.bootstrap, w.topics.raw, [(b"probe", probe)])
+    records = collect(w.bootstrap, [w.topics.classified], timeout=max(1.0, deadline - time.monotonic()),
+                      until=lambda rs: any(r["key"] == "probe" for r in rs))
+    if not any(r["key"] == "probe" for r in records):
+        raise RuntimeError(f"worker did not classify a probe article in time:\n{w.log()}")

@@ -1,0 +1,77 @@
+from model.cleaning import MAX_CLEAN_CHARS, cap_length, clean_text, html_to_text, looks_english, normalise
+
+ARTICLE = (
+    "Acme Retail opens its first store in Vietnam, the company said on Tuesday. "
+    "The flagship in Ho Chi Minh City will sell the full range and employ 80 people. "
+    "Acme already trades in Thailand and Malaysia, and wants ten stores in Vietnam by 2028."
+)
+
+
+def test_html_drops_scripts_styles_navigation_and_furniture():
+    html = f"""<html><head><title>t</title><style>p {{color: red}}</style>
+    <script>window.track('secret tracking code');</script></head><body>
+    <nav><a href="/">Home</a> | <a href="/news">News</a></nav>
+    <article><h1>Acme opens in Vietnam</h1><p>{ARTICLE}</p>
+    <div class="social-share">Share on Facebook Share on Twitter</div></article>
+    <section id="comments"><p>First! Great article</p></section>
+    <div class="related-articles"><a>Other story about shoes</a></div>
+    <div class="cookie-banner">We use cookies to improve your experience.</div>
+    </body></html>"""
+    text = html_to_text(html)
+    assert "Acme opens in Vietnam" in text
+    assert "flagship in Ho Chi Minh City" in text
+    for junk in ("secret tracking", "color: red", "Home", "Share on", "First!", "Other story", "cookies"):
+        assert junk not in text
+
+
+def test_html_keeps_paragraph_breaks_between_blocks():
+    text = html_to_text("<p>First paragraph.</p><p>Second <b>bold</b> paragraph.</p>")
+    assert text == "First paragraph.\n\nSecond bold paragraph."
+
+
+def test_normalise_unicode_controls_and_whitespace():
+    raw = "Caf\u0065\u0301 \u00a0 news\u200b\tflash\r\n\r\n\r\n\x07Next   line "
+    assert normalise(raw) == "Café news flash\n\nNext line"
+
+
+def test_tweet_list_and_comment_tail_are_cut(seed_text):
+    cleaned = clean_text(seed_text)
+    assert "Anti-Counterfeiting Alliance" in cleaned
+    for junk in ("Comments", "Comment Manually", "t.co/", "13 hours ago", "older workers"):
+        assert junk not in cleaned
+
+
+def test_boilerplate_lines_are_removed_wherever_they_stand():
+    text = "\n".join([
+        "Home | News | Retail | Subscribe",
+        "Advertisement",
+        "Sign up for our daily newsletter to get the latest retail news.",
+        ARTICLE,
+        "We use cookies to give you the best experience. Accept all cookies",
+        "Share this article",
+        "Related articles",
+        "Shoe chain posts record sales",
+    ])
+    cleaned = clean_text(text)
+    assert cleaned == ARTICLE
+
+
+def test_a_comments_link_before_the_story_does_not_swallow_it():
+    cleaned = clean_text("Comments\n\n" + ARTICLE)
+    assert cleaned == ARTICLE
+
+
+def test_length_is_capped_at_a_sentence_boundary():
+    long_text = ("This is a sentence about retail. " * 2000).strip()
+    capped = clean_text(long_text)
+    assert len(capped) <= MAX_CLEAN_CHARS
+    assert capped.endswith("retail.")
+    assert cap_length("short", 100) == "short"
+
+
+def test_language_check():
+    assert looks_english(ARTICLE)
+    assert looks_english("Acme buys Foo")  # headlines get the benefit of the doubt
+    assert not looks_english("Der Einzelhändler hat heute bekannt gegeben, dass er eine neue Filiale in "
+                             "Berlin eröffnen wird und dass die Umsätze im letzten Quartal gestiegen sind.")
+    assert not looks_english("阿里巴巴今天宣布与天猫建立战略合作伙伴关系以打击假冒商品并扩大在中国的市场份额")

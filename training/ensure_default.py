@@ -1,0 +1,33 @@
+"""Make sure the default model is usable; retrain it from the corpus if not.
+
+Run by ``make setup``. The shipped artifact is used as is when it verifies
+(checksum, scikit-learn version); otherwise (missing, or made with another
+scikit-learn) it is retrained deterministically from ``training/data``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from model.artifact import ArtifactError, load_artifact
+from newsevents.config import DEFAULT_MODEL_DIR
+from training.corpus import DEFAULT_CORPUS_DIR
+
+
+def main() -> int:
+    try:
+        model = load_artifact(DEFAULT_MODEL_DIR)
+        print(f"default model {model.version} verified ({DEFAULT_MODEL_DIR})")
+        return 0
+    except ArtifactError as exc:
+        print(f"default model unusable ({exc}); retraining from {DEFAULT_CORPUS_DIR}", flush=True)
+    from training.train import train
+
+    result = train([DEFAULT_CORPUS_DIR], DEFAULT_MODEL_DIR, DEFAULT_MODEL_DIR.parent.parent / "training" / "report",
+                   say=lambda m: print(f"train: {m}", flush=True))
+    print(f"default model {result.model.version} written to {DEFAULT_MODEL_DIR}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

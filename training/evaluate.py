@@ -1,0 +1,67 @@
+"""Score an artifact on labelled data: our files and the mapped external sets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from model.article import Article, prepare
+from model.artifact import LoadedModel
+from model.classifier import EventClassifier
+from training.baseline import KeywordBaseline
+from training.corpus import LabelledArticle, label_matrix, load_labelled
+from training.external import ExternalSet, load_external
+from training.metrics import confused_pairs, score
+
+
+def documents(articles: Sequence[LabelledArticle]) -> list:
+    """Prepared documents (cleaned sentences and skip reason) for labelled articles."""
+    return [prepare(Article(id=a.id, title=a.title, text=a.text)) for a in articles]
+
+
+def predict_scores(classifier: EventClassifier, articles: Sequence[LabelledArticle]) -> np.ndarray:
+    """Calibrated scores (n_articles, n_types), 0 for articles the service would skip."""
+    docs = documents(articles)
+    scores = np.zeros((len(docs), len(classifier.classes_)))
+    ready = [i for i, d in enumerate(docs) if d.reason is None]
+    if ready:
+        scores[ready] = classifier.predict_proba([docs[i].sentences for i in ready])
+    return scores
+
+
+def evaluate_articles(model: LoadedModel, articles: Sequence[LabelledArticle],
+                      types: Sequence[str] | None = None) -> dict:
+    """Scores of ``model`` and of the keyword rules on ``articles``.
+
+    ``types`` restricts scoring to the types a dataset can speak for.
+    """
+    classifier = model.classifier
+    taxonomy = [str(t) for t in classifier.classes_]
+    keep = [j for j, t in enumerate(taxonomy) if types is None or t in types]
+    kept = [taxonomy[j] for j in keep]
+    Y = label_matrix(articles, taxonomy)[:, keep]
+    P = (predict_scores(classifier, articles) >= classifier.thresholds_)[:, keep]
+    rules = KeywordBaseline(kept).predict([f"{a.title}\n{a.text}" for a in articles])
+    return {
+        "model": {"name": model.name, "version": model.version},
+        "scores": score(Y, P, kept),
+        "baseline": score(Y, rules, kept),
+        "confused_pairs": confused_pairs(Y, P, kept),
+    }
+
+
+def evaluate_file(model: LoadedModel, paths: Sequence[Path]) -> dict:
+    return {"dataset": ", ".join(map(str, paths)), **evaluate_articles(model, load_labelled(paths))}
+
+
+def evaluate_external(model: LoadedModel, directory: Path) -> list[dict]:
+    results = []
+    for ext in load_external(directory):
+        results.append(_external_result(model, ext))
+    return results
+
+
+def _external_result(model: LoadedModel, ext: ExternalSet) -> dict:
+    return {"dataset": ext.name, "note": ext.note, "types": ext.types, **evaluate_articles(model, ext.articles, ext.types)}
