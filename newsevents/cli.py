@@ -244,6 +244,15 @@ def cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
                 max_messages=args.max, idle_timeout=args.timeout)
 
 
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.demo import SAMPLE_STREAM, run_demo
+
+    sample = Path(args.sample) if args.sample else SAMPLE_STREAM
+    if not sample.is_file():
+        raise UsageError(f"{sample}: no such file")
+    return run_demo(settings, sample=sample, rate=args.rate, duration=args.duration)
+
+
 # -- parser -------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -317,6 +326,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-beginning", action="store_true", help="start at the oldest message")
     p.add_argument("--max", type=int, help="stop after this many messages")
     p.add_argument("--timeout", type=float, help="stop after this many seconds without a message")
+
+    p = add("demo", "Run the whole pipeline locally: broker, worker, sample stream, live dashboard.", cmd_demo)
+    p.add_argument("--broker", help="use this broker instead of starting one (default: start one if none answers)")
+    p.add_argument("--web-port", type=int, help="dashboard port (default 6066)")
+    p.add_argument("--sample", help="JSON Lines stream to replay (default: samples/stream.jsonl)")
+    p.add_argument("--rate", type=float, default=2.0, help="articles per second to replay (default 2)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
     return parser
 
 

@@ -25,6 +25,7 @@ from model.artifact import ArtifactError, load_artifact
 from model.messages import encode, stats_message, utc_now
 from model.service import ArticleClassifier
 from newsevents.config import Settings
+from streams.dashboard import install_dashboard
 from streams.metrics import WorkerMetrics
 from streams.pipeline import RawRecord, process_batch
 from streams.reload import ModelWatcher
@@ -73,7 +74,14 @@ def create_app(settings: Settings, classifier: ArticleClassifier) -> faust.App:
         web_host=settings.web_host,
         # A single worker on a fresh group should not wait long to start.
         broker_rebalance_timeout=10,
+        # After an unclean stop the group waits out the session timeout
+        # before partitions move; Faust's default is 60 s.
+        broker_session_timeout=10,
+        broker_heartbeat_interval=2,
         stream_wait_empty=False,
+        # Outputs are sent in bursts of a whole batch: let them share requests.
+        producer_max_batch_size=1 << 20,
+        producer_linger=0.005,
     )
     app.worker_state = state  # type: ignore[attr-defined]
     app.worker_settings = settings  # type: ignore[attr-defined]
@@ -186,4 +194,5 @@ def create_app(settings: Settings, classifier: ArticleClassifier) -> faust.App:
         return web.text(state.metrics.render(), content_type="text/plain; version=0.0.4")
 
     app.current_stats = current_stats  # type: ignore[attr-defined]
+    install_dashboard(app, settings)  # live page at / and /dashboard, fed over SSE
     return app

@@ -30,8 +30,10 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
+from typing import IO, Any
 
 __all__ = [
     "KAFKA_VERSION",
@@ -192,6 +194,21 @@ def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
 
 
+# Maven's generic advice after every failure; it would crowd out the real cause.
+_MAVEN_NOISE = re.compile(r"^\[ERROR\]\s*(To see the full|Re-run Maven|For more information|\[Help \d\]|$)")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _maven_tail(output: str, lines: int = 15) -> list[str]:
+    """Return the last meaningful lines of Maven's output."""
+    kept = []
+    for line in output.splitlines():
+        line = _ANSI.sub("", line).rstrip()
+        if line and not _MAVEN_NOISE.search(line):
+            kept.append(line)
+    return kept[-lines:]
+
+
 def ensure_kafka_jars(cache_dir: Path, version: str = KAFKA_VERSION, *, quiet: bool = False) -> Path:
     """Resolve Kafka's jars into ``cache_dir/kafka-<version>/libs`` once; return that folder."""
     home = Path(cache_dir).expanduser().resolve() / f"kafka-{version}"
@@ -224,7 +241,7 @@ def ensure_kafka_jars(cache_dir: Path, version: str = KAFKA_VERSION, *, quiet: b
             )
         started = time.monotonic()
         cmd = [
-            mvn, "-q", "-B", "-f", str(home / "pom.xml"),
+            mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(home / "pom.xml"),
             "dependency:copy-dependencies",
             "-DincludeScope=runtime",
             f"-DoutputDirectory={staging}",
@@ -236,7 +253,7 @@ def ensure_kafka_jars(cache_dir: Path, version: str = KAFKA_VERSION, *, quiet: b
         except subprocess.TimeoutExpired as exc:
             raise BrokerError(f"Maven did not finish resolving Kafka {version} in 30 minutes") from exc
         if proc.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+            tail = "\n".join(_maven_tail(proc.stdout + proc.stderr))
             raise BrokerError(
                 f"Maven could not resolve org.apache.kafka:kafka_2.13:{version} "
                 f"(exit {proc.returncode}; is the version published and Maven Central "
@@ -406,7 +423,6 @@ class LocalBroker:
         self.console = console
         self.overrides = dict(overrides or {})
         self._proc: subprocess.Popen[bytes] | None = None
-        self._console_file: object | None = None
 
     # ---- paths
     @property
@@ -421,6 +437,7 @@ class LocalBroker:
 
     @property
     def server_log(self) -> Path:
+        """The broker's main log file."""
         return self.logs_dir / "server.log"
 
     @property
@@ -430,7 +447,12 @@ class LocalBroker:
 
     @property
     def running(self) -> bool:
+        """True while the broker process started by :meth:`start` is alive."""
         return self._proc is not None and self._proc.poll() is None
+
+    def poll(self) -> int | None:
+        """Return the broker's exit code if it has exited, else None."""
+        return self._proc.poll() if self._proc else None
 
     # ---- configuration
     def _cluster_id(self, log_dir: Path) -> str:
@@ -569,23 +591,28 @@ class LocalBroker:
                     + "\n".join((fmt.stdout + fmt.stderr).strip().splitlines()[-15:])
                 )
 
-        if self.console:
-            out: object = None
-        else:
-            out = self._console_file = open(self.logs_dir / "console.log", "ab")
-        self._proc = subprocess.Popen(
-            self._java_cmd(java, libs, log4j, "kafka.Kafka", str(server_props)),
-            cwd=self.data_dir,
-            stdin=subprocess.DEVNULL,
-            stdout=out,  # type: ignore[arg-type]
-            stderr=subprocess.STDOUT if out is not None else None,
-            # Own session: a terminal Ctrl-C reaches only us, and we stop the JVM
-            # in order (SIGTERM -> controlled shutdown) instead of racing it.
-            start_new_session=True,
+        # The child keeps its own copy of the log descriptor, so ours can close now.
+        target: AbstractContextManager[IO[bytes] | None] = (
+            nullcontext(None) if self.console else open(self.logs_dir / "console.log", "ab")
         )
+        with target as out:
+            try:
+                self._proc = subprocess.Popen(
+                    self._java_cmd(java, libs, log4j, "kafka.Kafka", str(server_props)),
+                    cwd=self.data_dir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT if out is not None else None,
+                    # Own session: a terminal Ctrl-C reaches only us, and we stop the
+                    # JVM in order (SIGTERM -> controlled shutdown) instead of racing it.
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise BrokerError(f"could not launch {java}: {exc}") from exc
         _LIVE.add(self)
 
-    def _failure(self, what: str) -> BrokerError:
+    def failure(self, what: str) -> BrokerError:
+        """Build a BrokerError that carries the tail of the broker's logs."""
         parts = [what, f"--- last lines of {self.server_log}:", _tail(self.server_log) or "(empty)"]
         console_log = self.logs_dir / "console.log"
         if not self.console and console_log.is_file() and console_log.stat().st_size:
@@ -602,8 +629,7 @@ class LocalBroker:
         while True:
             code = self._proc.poll()
             if code is not None:
-                self._close_console()
-                raise self._failure(f"Kafka broker exited with code {code} while starting")
+                raise self.failure(f"Kafka broker exited with code {code} while starting")
             try:
                 if _NODE_ID in _probe_metadata("127.0.0.1", self.port, timeout=2.0):
                     return time.monotonic() - started
@@ -611,7 +637,7 @@ class LocalBroker:
             except (OSError, ConnectionError, struct.error) as exc:
                 last_error = exc  # not listening yet, or still fenced
             if time.monotonic() >= deadline:
-                raise self._failure(
+                raise self.failure(
                     f"Kafka broker at {self.bootstrap} not ready after {timeout:.0f} s "
                     f"(last probe error: {last_error})"
                 )
@@ -633,13 +659,7 @@ class LocalBroker:
             return proc.returncode
         finally:
             self._proc = None
-            self._close_console()
             _LIVE.discard(self)
-
-    def _close_console(self) -> None:
-        if self._console_file is not None:
-            self._console_file.close()  # type: ignore[attr-defined]
-            self._console_file = None
 
     def __enter__(self) -> LocalBroker:
         self.start()
@@ -689,16 +709,17 @@ def run_broker(
     stop_requested = threading.Event()
     ready = False
 
-    def on_signal(signum: int, frame: object) -> None:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         stop_requested.set()
         if not ready:
             # Still resolving or starting: unwind now; ``finally`` stops the JVM.
             raise KeyboardInterrupt
 
-    previous: dict[int, object] = {}
+    # Handlers can only be installed from the main thread; elsewhere the caller owns signals.
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, on_signal)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
     broker: LocalBroker | None = None
     try:
         libs = ensure_kafka_jars(cache, version)
@@ -709,9 +730,10 @@ def run_broker(
         ready = True
         print(f"Kafka {version} ready at {broker.bootstrap} ({waited:.1f} s). Ctrl-C to stop.", flush=True)
         while not stop_requested.wait(0.5):
-            code = broker._proc.poll() if broker._proc else 0
+            code = broker.poll()
             if code is not None:
-                print(broker._failure(f"Kafka broker exited unexpectedly (code {code})"), file=sys.stderr)
+                print(f"error: {broker.failure(f'Kafka broker exited unexpectedly (code {code})')}",
+                      file=sys.stderr)
                 return 1
         print("Stopping Kafka...", flush=True)
         code = broker.stop()
@@ -727,5 +749,5 @@ def run_broker(
     finally:
         if broker is not None:
             broker.stop()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -26,7 +26,8 @@ def resolve_topics(settings: Settings, names: list[str], taxonomy: list[str]) ->
     return list(dict.fromkeys(topics))
 
 
-def _pretty(console, topic: str, value: bytes | None) -> None:
+def print_message(console, topic: str, value: bytes | None) -> None:
+    """One message, human-readable (classified, dead letter, stats or other)."""
     try:
         msg = json.loads(value or b"")
     except ValueError:
@@ -84,7 +85,7 @@ async def _tail(settings: Settings, topics: list[str], as_json: bool, from_begin
                         sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
                         sys.stdout.flush()
                     else:
-                        _pretty(console, tp.topic, record.value)
+                        print_message(console, tp.topic, record.value)
                     seen += 1
                     if max_messages is not None and seen >= max_messages:
                         return 0

@@ -22,11 +22,12 @@ def _paragraphs(article: LabelledArticle) -> list[str]:
     return parts or ([article.title] if article.title else [])
 
 
-def dilute(articles: Sequence[LabelledArticle], *, ratio: float = 1.0, seed: int = 0) -> list[LabelledArticle]:
+def dilute(articles: Sequence[LabelledArticle], *, ratio: float = 1.0, max_donors: int = 3,
+           seed: int = 0) -> list[LabelledArticle]:
     """``ratio * len(articles)`` synthetic examples (deterministic for a seed).
 
     Each takes a labelled article (title and all paragraphs) and mixes in the
-    paragraphs of one to three other articles, the article's own block placed
+    paragraphs of one to ``max_donors`` other articles, the article's own block placed
     at a random position. Two in three donors are unlabelled articles.
     """
     rng = random.Random(seed)
@@ -39,7 +40,7 @@ def dilute(articles: Sequence[LabelledArticle], *, ratio: float = 1.0, seed: int
         base = rng.choice(labelled)
         labels = set(base.labels)
         blocks = [_paragraphs(base)]
-        for _ in range(rng.randint(1, 3)):
+        for _ in range(rng.randint(1, max_donors)):
             donor = rng.choice(unlabelled) if rng.random() < 2 / 3 else rng.choice(labelled)
             if donor.id == base.id:
                 continue

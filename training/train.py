@@ -40,6 +40,9 @@ DEFAULT_GRID: tuple[dict, ...] = tuple(
     {"C": c, "ngram_range": ngrams} for ngrams in ((1, 1), (1, 2)) for c in (2.0, 8.0, 32.0)
 )
 
+# Real stories are long: an augmented example mixes in up to this many other articles.
+AUGMENT_MAX_DONORS = 5
+
 Step = Callable[[str, int], Callable[[], None]]
 
 
@@ -70,7 +73,7 @@ def _quiet_step(label: str, total: int) -> Callable[[], None]:
 def _with_augmentation(articles: Sequence[LabelledArticle], taxonomy: Sequence[str], ratio: float,
                        seed: int) -> tuple[list, np.ndarray]:
     """Documents and labels of ``articles`` plus their diluted copies."""
-    extended = list(articles) + dilute(articles, ratio=ratio, seed=seed)
+    extended = list(articles) + dilute(articles, ratio=ratio, max_donors=AUGMENT_MAX_DONORS, seed=seed)
     return [d.sentences for d in documents(extended)], label_matrix(extended, taxonomy)
 
 
