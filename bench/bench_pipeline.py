@@ -194,10 +194,12 @@ def main() -> int:
               f"p50 {percentile(latencies, .5) * 1000:.0f} ms, p95 {percentile(latencies, .95) * 1000:.0f} ms, "
               f"p99 {percentile(latencies, .99) * 1000:.0f} ms")
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-        batches = [line for line in metrics.splitlines() if line.startswith("newsevents_batch_size_")]
-        count = next(float(x.split()[1]) for x in batches if x.startswith("newsevents_batch_size_count"))
-        total = next(float(x.split()[1]) for x in batches if x.startswith("newsevents_batch_size_sum"))
-        print(f"worker batches: {count:.0f}, mean size {total / max(count, 1):.0f}")
+        values = {line.split()[0]: float(line.split()[1]) for line in metrics.splitlines()
+                  if line.startswith("newsevents_batch_") and ("_sum" in line or "_count" in line)}
+        count = values["newsevents_batch_size_count"]
+        print(f"worker batches: {count:.0f}, mean size {values['newsevents_batch_size_sum'] / max(count, 1):.0f}; "
+              f"time per batch: classify {values['newsevents_batch_classify_seconds_sum'] / count * 1000:.0f} ms, "
+              f"publish {values['newsevents_batch_publish_seconds_sum'] / count * 1000:.0f} ms")
         return 0
     except BaseException:
         print("worker log tail:\n" + (work / "worker.log").read_text(errors="replace")[-3000:], file=sys.stderr)

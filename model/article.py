@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 
 from model.cleaning import clean_text, html_to_text, looks_english, normalise
@@ -20,6 +21,7 @@ from model.sentences import split_sentences
 DEFAULT_MAX_BYTES = 1 << 20
 
 _TEXT_FIELDS = ("title", "text", "body", "html")
+_HTML_HINT = re.compile(r"<(html|body|head|article|div|p|script|!doctype)\b", re.IGNORECASE)
 _META_FIELDS = ("url", "source", "published_at", "language")
 
 
@@ -106,12 +108,15 @@ def article_from_mapping(obj: dict, *, fallback_id: str | None = None) -> Articl
 
 
 def article_from_text(text: str, *, fallback_id: str | None = None) -> Article:
-    """An article given as plain text. A short first line followed by more
-    text (a headline) becomes the title. The id is ``fallback_id`` (the record
-    key) or derived from the content."""
+    """An article given as text. A whole HTML page is taken as ``html``; in
+    plain text, a short first line followed by more text (a headline) becomes
+    the title. The id is ``fallback_id`` (the record key) or derived from the
+    content."""
     if not text.strip():
         raise ArticleError("no_text", "the article text is empty", fallback_id)
     article_id = fallback_id or "sha-" + _digest("", text, "")
+    if text.lstrip().startswith("<") and _HTML_HINT.search(text[:4096]):
+        return Article(id=article_id, html=text)
     head, _, rest = text.strip().partition("\n")
     head = head.strip()
     if rest.strip() and len(head) <= 200 and not head.endswith((".", ":", ",")):

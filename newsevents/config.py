@@ -20,7 +20,8 @@ class ConfigError(ValueError):
 
 def default_cache_dir() -> Path:
     """``$NEWSEVENTS_CACHE`` or ``~/.cache/newsevents``: Kafka jars, broker and worker data."""
-    return Path(os.environ.get("NEWSEVENTS_CACHE") or Path.home() / ".cache" / "newsevents")
+    env = os.environ.get("NEWSEVENTS_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "newsevents"
 
 
 def _int(env: dict, name: str, default: int, minimum: int = 1) -> int:

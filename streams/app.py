@@ -109,9 +109,11 @@ def create_app(settings: Settings, classifier: ArticleClassifier) -> faust.App:
         current = state.classifier  # a reload swaps the reference between batches only
         # The model is CPU-bound: run it off the event loop so fetching and
         # heartbeats carry on meanwhile.
+        started = time.perf_counter()
         result = await asyncio.to_thread(
             process_batch, records, current, topics, max_bytes=settings.max_article_bytes
         )
+        classified_at = time.perf_counter()
         producer = app.producer
         pending = [await producer.send(o.topic, o.key, o.value, None, None, None) for o in result.outputs]
         minute = minute_of()
@@ -123,6 +125,8 @@ def create_app(settings: Settings, classifier: ArticleClassifier) -> faust.App:
         await asyncio.gather(*pending)  # offsets are acked only after this returns
         now = time.time()
         m = state.metrics
+        m.classify_seconds.observe(classified_at - started)
+        m.publish_seconds.observe(time.perf_counter() - classified_at)
         m.records_in += len(records)
         m.classified += result.classified
         m.deadlettered.update(result.deadlettered)

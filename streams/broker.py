@@ -35,6 +35,8 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Any
 
+from newsevents.config import default_cache_dir
+
 __all__ = [
     "KAFKA_VERSION",
     "BrokerError",
@@ -71,12 +73,6 @@ class BrokerError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- paths
-
-
-def default_cache_dir() -> Path:
-    """Return ``$NEWSEVENTS_CACHE`` or ``~/.cache/newsevents``."""
-    env = os.environ.get("NEWSEVENTS_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "newsevents"
 
 
 def default_data_dir() -> Path:

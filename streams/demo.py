@@ -93,7 +93,7 @@ async def _replay_and_print(settings: Settings, sample: Path, rate: float, durat
 def run_demo(settings: Settings, *, sample: Path = SAMPLE_STREAM, rate: float = 2.0,
              duration: float | None = None) -> int:
     """Run the demo until Ctrl-C (or ``duration`` seconds); returns the exit code."""
-    from streams.broker import LocalBroker, default_cache_dir as jars_cache, ensure_kafka_jars, free_port
+    from streams.broker import LocalBroker, ensure_kafka_jars, free_port
 
     broker = worker = None
     work = default_cache_dir() / "demo"
@@ -106,7 +106,7 @@ def run_demo(settings: Settings, *, sample: Path = SAMPLE_STREAM, rate: float = 
         else:
             port = int(settings.bootstrap_servers.rpartition(":")[2] or 9092)
             broker = LocalBroker(work / "broker", port=port if _port_free(port) else free_port(),
-                                 jars_dir=ensure_kafka_jars(jars_cache()))
+                                 jars_dir=ensure_kafka_jars(default_cache_dir()))
             print("demo: starting a local Apache Kafka broker...", flush=True)
             broker.start()
             broker.wait_ready(timeout=120)

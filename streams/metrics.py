@@ -11,6 +11,7 @@ from collections import Counter
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
+STAGE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class Histogram:
@@ -63,6 +64,8 @@ class WorkerMetrics:
         self.events: Counter = Counter()
         self.latency = Histogram(LATENCY_BUCKETS)
         self.batch_size = Histogram(BATCH_BUCKETS)
+        self.classify_seconds = Histogram(STAGE_BUCKETS)
+        self.publish_seconds = Histogram(STAGE_BUCKETS)
         self.model_reloads = 0
         self.model_reload_failures = 0
         self.model_name = ""
@@ -88,6 +91,12 @@ class WorkerMetrics:
         lines += self.latency.render("newsevents_end_to_end_latency_seconds")
         lines += ["# HELP newsevents_batch_size Records per model batch.", "# TYPE newsevents_batch_size histogram"]
         lines += self.batch_size.render("newsevents_batch_size")
+        lines += ["# HELP newsevents_batch_classify_seconds Time to parse, clean and classify one batch.",
+                  "# TYPE newsevents_batch_classify_seconds histogram"]
+        lines += self.classify_seconds.render("newsevents_batch_classify_seconds")
+        lines += ["# HELP newsevents_batch_publish_seconds Time from the first send of a batch to the last ack.",
+                  "# TYPE newsevents_batch_publish_seconds histogram"]
+        lines += self.publish_seconds.render("newsevents_batch_publish_seconds")
         lines += [
             "# HELP newsevents_model_reloads_total Models hot-reloaded successfully.",
             "# TYPE newsevents_model_reloads_total counter",

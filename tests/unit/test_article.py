@@ -49,3 +49,10 @@ def test_prepare_puts_the_title_first_and_flags_non_english():
 def test_html_is_cleaned():
     doc = prepare(parse_article(json.dumps({"html": "<script>x()</script><p>Acme bought Foo.</p>"}).encode()))
     assert doc.sentences == ["Acme bought Foo."]
+
+
+def test_an_html_page_sent_as_text_is_cleaned_as_html():
+    page = b"<!DOCTYPE html><html><script>track()</script><body><p>Acme bought Foo.</p></body></html>"
+    article = parse_article(page)
+    assert article.html and not article.text
+    assert prepare(article).sentences == ["Acme bought Foo."]

@@ -75,4 +75,5 @@ def test_threshold_search_maximises_f1():
     p = np.array([0.1, 0.2, 0.35, 0.4, 0.7, 0.9])
     # Every threshold in (0.35, 0.40] separates perfectly; ties go to the one nearest 0.5.
     assert _best_f1_threshold(y, p, 0.2, 0.8) == pytest.approx(0.40)
-    assert _best_f1_threshold(y, np.array([0.9, 0.9, 0.9, 0.95, 0.95, 0.95]), 0.2, 0.8) == pytest.approx(0.2)
+    # Only thresholds in (0.1, 0.25] catch every positive and no negative; the range starts at 0.2.
+    assert _best_f1_threshold(np.array([1, 1, 1, 0]), np.array([0.25, 0.3, 0.9, 0.1]), 0.2, 0.8) == pytest.approx(0.25)
