@@ -22,7 +22,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -43,6 +42,7 @@ from model.artifact import load_artifact  # noqa: E402
 from model.service import ArticleClassifier  # noqa: E402
 from newsevents.config import DEFAULT_MODEL_DIR, Topics  # noqa: E402
 from streams.broker import LocalBroker, default_cache_dir, ensure_kafka_jars  # noqa: E402
+from streams.processes import stop_gracefully, wait_for_http  # noqa: E402
 
 
 def free_port() -> int:
@@ -175,12 +175,7 @@ def main() -> int:
         log = open(work / "worker.log", "wb")
         worker = subprocess.Popen([sys.executable, "-m", "newsevents.cli", "worker", "-l", "warn"], env=env,
                                   stdout=log, stderr=subprocess.STDOUT)
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
+        wait_for_http(f"http://127.0.0.1:{port}/health", worker)
         asyncio.run(run_phase(broker.bootstrap, topics, payloads[:200], "warmup", None, timeout=60))
 
         throughput, loaded = asyncio.run(run_phase(broker.bootstrap, topics, payloads, "tput", None))
@@ -206,11 +201,7 @@ def main() -> int:
         raise
     finally:
         if worker is not None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            stop_gracefully(worker, timeout=30)
         broker.stop()
         shutil.rmtree(work, ignore_errors=True)
 

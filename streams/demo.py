@@ -14,11 +14,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from newsevents.config import Settings, default_cache_dir
+from streams.processes import stop_gracefully, wait_for_http
 
 SAMPLE_STREAM = Path(__file__).resolve().parent.parent / "samples" / "stream.jsonl"
 
@@ -30,19 +29,6 @@ def _reachable(bootstrap: str) -> bool:
             return True
     except (OSError, ValueError):
         return False
-
-
-def _wait_for_health(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the worker exited with code {proc.returncode}")
-        try:
-            urllib.request.urlopen(url + "/health", timeout=2)
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError("the worker did not come up in time")
 
 
 async def _replay_and_print(settings: Settings, sample: Path, rate: float, duration: float | None) -> None:
@@ -121,7 +107,7 @@ def run_demo(settings: Settings, *, sample: Path = SAMPLE_STREAM, rate: float = 
                                       env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         url = f"http://{settings.web_host}:{settings.web_port}"
         print("demo: starting the worker...", flush=True)
-        _wait_for_health(url, worker)
+        wait_for_http(url + "/health", worker)
         print(f"\n  Live dashboard: {url}/\n  Worker log:     {log_path}\n  Stats: {url}/stats   "
               f"Metrics: {url}/metrics\n", flush=True)
         asyncio.run(_replay_and_print(settings, sample, rate, duration))
@@ -134,13 +120,8 @@ def run_demo(settings: Settings, *, sample: Path = SAMPLE_STREAM, rate: float = 
         return 1
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+        if worker is not None:
+            stop_gracefully(worker)
         if broker is not None:
             broker.stop()
         if worker is not None or broker is not None:

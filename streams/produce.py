@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsevents.config import Settings
+from streams.topics import quiet_client_logs
 
 _LINE_SUFFIXES = {".jsonl", ".ndjson"}
 _TEXT_SUFFIXES = {".txt", ".md", ".text"}
@@ -182,7 +183,8 @@ def produce(settings: Settings, paths: list[Path], *, topic: str | None = None, 
 
     from streams.topics import KafkaUnavailable
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
+    quiet_client_logs()
     topic = topic or settings.topics.raw
     missing = [p for p in paths if str(p) != "-" and not p.exists()]
     if missing:

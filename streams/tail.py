@@ -7,6 +7,7 @@ import json
 import sys
 
 from newsevents.config import Settings
+from streams.topics import quiet_client_logs
 
 
 def resolve_topics(settings: Settings, names: list[str], taxonomy: list[str]) -> list[str]:
@@ -59,7 +60,7 @@ async def _tail(settings: Settings, topics: list[str], as_json: bool, from_begin
     from aiokafka import AIOKafkaConsumer
     from rich.console import Console
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=settings.bootstrap_servers, group_id=None,
                                 auto_offset_reset="earliest" if from_beginning else "latest",
                                 enable_auto_commit=False)
@@ -100,6 +101,7 @@ def tail(settings: Settings, names: list[str], *, as_json: bool = False, from_be
 
     from model.taxonomy import DEFAULT_TAXONOMY
 
+    quiet_client_logs()
     taxonomy = list(DEFAULT_TAXONOMY)
     try:
         from model.artifact import read_manifest

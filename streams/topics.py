@@ -12,6 +12,12 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExists
 log = logging.getLogger(__name__)
 
 
+def quiet_client_logs() -> None:
+    """Command-line tools report connection problems themselves, in one line;
+    the Kafka client's own retry chatter would only bury it."""
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+
 class KafkaUnavailable(Exception):
     """The bootstrap servers did not answer."""
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from newsevents.config import DEFAULT_MODEL_DIR, Topics
+from streams.processes import stop_gracefully, wait_for_http
 
 from .kafka_helpers import collect, produce
 
@@ -96,28 +96,17 @@ def worker(kafka, tmp_path_factory):
         _wait_until_processing(running)
         yield running
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_gracefully(proc, timeout=30)
         log_file.close()
 
 
 def _wait_until_processing(w: RunningWorker, timeout: float = 120) -> None:
     """Ready means a probe article has come out classified."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if w.proc.poll() is not None:
-            raise RuntimeError(f"worker exited with {w.proc.returncode}:\n{w.log()}")
-        try:
-            w.get("/health")
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        raise RuntimeError(f"worker web server never answered:\n{w.log()}")
+    try:
+        wait_for_http(w.url + "/health", w.proc, timeout=timeout)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc}:\n{w.log()}") from None
     probe = json.dumps({"id": "probe", "title": "Probe", "text": "A probe article."}).encode()
     produce(w.bootstrap, w.topics.raw, [(b"probe", probe)])
     records = collect(w.bootstrap, [w.topics.classified], timeout=max(1.0, deadline - time.monotonic()),

@@ -75,3 +75,17 @@ def test_language_check():
     assert not looks_english("Der Einzelhändler hat heute bekannt gegeben, dass er eine neue Filiale in "
                              "Berlin eröffnen wird und dass die Umsätze im letzten Quartal gestiegen sind.")
     assert not looks_english("阿里巴巴今天宣布与天猫建立战略合作伙伴关系以打击假冒商品并扩大在中国的市场份额")
+
+
+def test_language_check_never_rejects_terse_english():
+    assert looks_english("Kestrel Air appoints Ana Ruiz as chief executive. Kestrel Air named Ana Ruiz "
+                         "chief executive officer on Monday, effective immediately, the carrier said.")
+    assert looks_english("BRIEF-Acme Q3 revenue up 9%\n* Q3 net revenue 18.4 billion pesos versus 16.9 billion "
+                         "pesos year ago\n* Q3 EBITDA margin 19.6% versus 18.9% year ago\n* Volume up 2.1%")
+    for foreign in (
+        "La empresa anunció hoy la apertura de su primera tienda en Madrid y espera que las ventas crezcan un "
+        "diez por ciento este año.",
+        "Le groupe a annoncé mardi la fermeture de vingt magasins en France et la suppression de cinq cents "
+        "emplois, selon un communiqué.",
+    ):
+        assert not looks_english(foreign)
