@@ -9,16 +9,16 @@ How it works, and why:
 * Words and word pairs are counted **per sentence** with one vectoriser pass;
   article counts are the sum of their sentences' counts.
 * One L2-regularised logistic regression per type scores the article's
-  sublinear TF-IDF vector. The same weights also score each sentence alone:
-  an event is usually reported in one or two sentences, and in a long story
-  the article vector dilutes them. The best sentence's score is a second
-  signal, and the sentence scores pick the evidence, at the cost of one more
-  sparse product rather than a second pass over the text.
+  sublinear TF-IDF vector. The same weights also score every passage of two
+  consecutive sentences: an event is usually told in one or two sentences,
+  and in a long story the article vector dilutes them. The best passage's
+  score is a second signal.
 * The two signals are combined and calibrated by a small logistic regression
   fitted on out-of-fold scores, so the result behaves like a probability; each
   type's threshold is the one that maximises F1 on those same out-of-fold
   scores. (Vocabulary and IDF are fitted once on all training data; only the
   per-type weights are refitted per fold.)
+* Evidence: the sentences with the highest score for the type on their own.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ from model.features import SentenceNgramCounter
 from model.sentences import split_sentences
 
 Documents = Sequence["list[str] | str"]
+
+#: Sentences per passage scored on their own (see the module docs).
+PASSAGE_SENTENCES = 2
 
 @dataclass(frozen=True, slots=True)
 class EventPrediction:
@@ -66,17 +69,19 @@ def _as_sentences(doc: "list[str] | str") -> list[str]:
     return list(doc)
 
 
-def _best_f1_threshold(y: np.ndarray, p: np.ndarray, lo: float, hi: float) -> float:
-    """Threshold in [lo, hi] maximising F1 of ``p >= t``; ties go to the one nearest 0.5."""
+def _best_threshold(y: np.ndarray, p: np.ndarray, lo: float, hi: float, beta: float = 1.0) -> float:
+    """Threshold in [lo, hi] maximising F-beta of ``p >= t``; ties go to the one nearest 0.5."""
     grid = np.round(np.arange(lo, hi + 1e-9, 0.01), 2)
     positives = y.sum()
-    best_t, best_f1 = 0.5, -1.0
+    b2 = beta * beta
+    best_t, best_f = 0.5, -1.0
     for t in grid:
         pred = p >= t
         tp = float(np.sum(pred & (y == 1)))
-        f1 = 2 * tp / (pred.sum() + positives) if (pred.sum() + positives) else 0.0
-        if f1 > best_f1 + 1e-12 or (abs(f1 - best_f1) <= 1e-12 and abs(t - 0.5) < abs(best_t - 0.5)):
-            best_t, best_f1 = float(t), f1
+        denominator = b2 * positives + pred.sum()
+        f = (1 + b2) * tp / denominator if denominator else 0.0
+        if f > best_f + 1e-12 or (abs(f - best_f) <= 1e-12 and abs(t - 0.5) < abs(best_t - 0.5)):
+            best_t, best_f = float(t), f
     return best_t
 
 
@@ -98,6 +103,9 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
     threshold_range : (float, float)
         Bounds for the tuned per-type thresholds (guards against extreme
         thresholds when a type has few positives).
+    threshold_beta : float
+        Thresholds maximise F-beta on out-of-fold scores; beta > 1 weighs
+        recall more than precision.
     random_state : int
         Seed for the fold split.
     """
@@ -110,6 +118,7 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         C: float = 8.0,
         cv: int = 5,
         threshold_range: tuple[float, float] = (0.2, 0.8),
+        threshold_beta: float = 1.0,
         random_state: int = 0,
     ) -> None:
         self.taxonomy = taxonomy
@@ -118,6 +127,7 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         self.C = C
         self.cv = cv
         self.threshold_range = threshold_range
+        self.threshold_beta = threshold_beta
         self.random_state = random_state
 
     # -- features -----------------------------------------------------------
@@ -140,27 +150,51 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         )
         return (membership @ counts).tocsr()
 
-    def _features(self, docs: Documents) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
-        """Article TF-IDF (n_docs, F), sentence TF-IDF (n_sentences, F) and offsets."""
+    @staticmethod
+    def _passages(counts: sp.csr_matrix, offsets: np.ndarray, width: int = PASSAGE_SENTENCES) -> sp.csr_matrix:
+        """Counts of each sentence plus the next ``width - 1`` in the same document (n_sentences, F).
+
+        An event is often told over a few sentences ("X and Y signed a deal.
+        It will take Y into Brazil."); row i is the passage starting at sentence i.
+        """
+        n = counts.shape[0]
+        if n == 0:
+            return counts
+        doc_of = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+        total = counts.copy()
+        for shift in range(1, width):
+            same_doc = np.zeros(n, dtype=counts.dtype)
+            same_doc[:-shift] = doc_of[:-shift] == doc_of[shift:]
+            following = sp.vstack([counts[shift:], sp.csr_matrix((shift, counts.shape[1]), dtype=counts.dtype)])
+            total = total + sp.diags(same_doc) @ following
+        return total.tocsr()
+
+    def _features(self, docs: Documents) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+        """Article, sentence and passage TF-IDF, and document offsets.
+
+        Shapes (n_docs, F), (n_sentences, F), (n_sentences, F), (n_docs + 1,).
+        """
         counts, offsets = self._sentence_counts(docs)
         X = self.tfidf_.transform(self._sum_by_document(counts, offsets))
         S = self.tfidf_.transform(counts)
-        return X, S, offsets
+        P = self.tfidf_.transform(self._passages(counts, offsets))
+        return X, S, P, offsets
 
     @staticmethod
-    def _best_sentence(sentence_decision: np.ndarray, offsets: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-        """Per document and type, the highest sentence decision (``fallback`` for empty documents)."""
+    def _best_passage(passage_decision: np.ndarray, offsets: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+        """Per document and type, the highest passage decision (``fallback`` for empty documents)."""
         lengths = np.diff(offsets)
         out = fallback.copy()
         nonempty = lengths > 0
-        if nonempty.any() and len(sentence_decision):
-            out[nonempty] = np.maximum.reduceat(sentence_decision, offsets[:-1][nonempty], axis=0)
+        if nonempty.any() and len(passage_decision):
+            out[nonempty] = np.maximum.reduceat(passage_decision, offsets[:-1][nonempty], axis=0)
         return out
 
-    def _signals(self, X, S, offsets, coef, intercept) -> tuple[np.ndarray, np.ndarray]:
+    def _signals(self, X, P, offsets, coef, intercept) -> np.ndarray:
+        """Article and best-passage decisions, shape (2, n_docs, n_types)."""
         article = np.asarray(X @ coef.T) + intercept
-        sentence = np.asarray(S @ coef.T) + intercept
-        return article, self._best_sentence(sentence, offsets, article)
+        passage = self._best_passage(np.asarray(P @ coef.T) + intercept, offsets, article)
+        return np.stack([article, passage])
 
     # -- fitting ------------------------------------------------------------
     def fit(self, docs: Documents, Y) -> "EventClassifier":
@@ -192,22 +226,22 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         doc_counts = self._sum_by_document(counts, offsets)
         self.tfidf_ = TfidfTransformer(sublinear_tf=True).fit(doc_counts)
         X = self.tfidf_.transform(doc_counts)
-        S = self.tfidf_.transform(counts)
+        P = self.tfidf_.transform(self._passages(counts, offsets))
 
         n_types = len(taxonomy)
         self.coef_ = np.zeros((n_types, X.shape[1]), dtype=np.float64)
         self.intercept_ = np.zeros(n_types)
-        self.calibration_ = np.zeros((n_types, 3))  # weights of (article, best sentence) and offset
+        self.calibration_ = np.zeros((n_types, 3))  # weights of (article, best passage) and offset
         self.thresholds_ = np.zeros(n_types)
         self.oof_scores_ = np.zeros(Y.shape, dtype=np.float64)
         for j in range(n_types):
             y = Y[:, j]
-            article, sentence = self._out_of_fold_signals(X, S, offsets, y)
-            signals = np.column_stack([article, sentence])
+            signals = self._out_of_fold_signals(X, P, offsets, y)  # (n_docs, 2)
             platt = LogisticRegression(C=1e4).fit(signals, y)
             self.calibration_[j] = (*platt.coef_[0], platt.intercept_[0])
-            self.oof_scores_[:, j] = self._calibrate(article, sentence, j)
-            self.thresholds_[j] = _best_f1_threshold(y, self.oof_scores_[:, j], *self.threshold_range)
+            self.oof_scores_[:, j] = self._calibrate(signals.T[:, :, None], j)[:, 0]
+            self.thresholds_[j] = _best_threshold(y, self.oof_scores_[:, j], *self.threshold_range,
+                                                  beta=self.threshold_beta)
             full = self._new_lr().fit(X, y)
             self.coef_[j] = full.coef_[0]
             self.intercept_[j] = full.intercept_[0]
@@ -216,23 +250,22 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
     def _new_lr(self) -> LogisticRegression:
         return LogisticRegression(C=self.C, class_weight="balanced", solver="liblinear", max_iter=1000)
 
-    def _out_of_fold_signals(self, X, S, offsets, y) -> tuple[np.ndarray, np.ndarray]:
-        """Article and best-sentence decisions of models that did not see the document."""
+    def _out_of_fold_signals(self, X, P, offsets, y) -> np.ndarray:
+        """The decisions of models that did not see the document, shape (n_docs, 2)."""
         folds = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
-        article = np.zeros(X.shape[0])
-        sentence = np.zeros(X.shape[0])
+        signals = np.zeros((X.shape[0], 2))
         for train, test in folds.split(np.zeros(len(y)), y):
             lr = self._new_lr().fit(X[train], y[train])
-            coef, b = lr.coef_, lr.intercept_
-            sentence_rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in test])
+            rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in test])
             test_offsets = np.concatenate([[0], np.cumsum(np.diff(offsets)[test])])
-            a, s = self._signals(X[test], S[sentence_rows], test_offsets, coef, b)
-            article[test], sentence[test] = a[:, 0], s[:, 0]
-        return article, sentence
+            signals[test] = self._signals(X[test], P[rows], test_offsets, lr.coef_, lr.intercept_)[:, :, 0].T
+        return signals
 
-    def _calibrate(self, article: np.ndarray, sentence: np.ndarray, j: int | slice = slice(None)) -> np.ndarray:
-        w_article, w_sentence, offset = self.calibration_[j].T
-        return 1.0 / (1.0 + np.exp(-(article * w_article + sentence * w_sentence + offset)))
+    def _calibrate(self, signals: np.ndarray, j: int | slice = slice(None)) -> np.ndarray:
+        """Probability from the (2, n_docs, n_types) decisions, for type(s) ``j``."""
+        weights = self.calibration_[j].T  # (3, n_types) or (3,)
+        z = signals[0] * weights[0] + signals[1] * weights[1] + weights[2]
+        return 1.0 / (1.0 + np.exp(-z))
 
     # -- prediction ---------------------------------------------------------
     def decision_function(self, docs: Documents) -> np.ndarray:
@@ -243,8 +276,8 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, docs: Documents) -> np.ndarray:
         """Calibrated scores in [0, 1], shape (n_samples, n_types)."""
         check_is_fitted(self, "coef_")
-        X, S, offsets = self._features(docs)
-        return self._calibrate(*self._signals(X, S, offsets, self.coef_, self.intercept_))
+        X, _, P, offsets = self._features(docs)
+        return self._calibrate(self._signals(X, P, offsets, self.coef_, self.intercept_))
 
     def predict(self, docs: Documents) -> np.ndarray:
         """Binary predictions at the tuned thresholds, shape (n_samples, n_types)."""
@@ -259,11 +292,11 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self, "coef_")
         docs = [_as_sentences(d) for d in docs]
-        X, S, offsets = self._features(docs)
+        X, S, P, offsets = self._features(docs)
         article = np.asarray(X @ self.coef_.T) + self.intercept_
-        support = np.asarray(S @ self.coef_.T)  # (n_sentences, n_types), intercept left out
-        best = self._best_sentence(support + self.intercept_, offsets, article)
-        proba = self._calibrate(article, best)
+        passage = self._best_passage(np.asarray(P @ self.coef_.T) + self.intercept_, offsets, article)
+        proba = self._calibrate(np.stack([article, passage]))
+        support = np.asarray(S @ self.coef_.T)  # (n_sentences, n_types): evidence ranking
         taxonomy = [str(t) for t in self.classes_]
         results: list[Prediction] = []
         for i, doc in enumerate(docs):

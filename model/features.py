@@ -24,19 +24,27 @@ import scipy.sparse as sp
 _TOKEN = re.compile(r"\w+")
 _DIGITS = re.compile(r"\d+")
 _SUFFIXES = ("ingly", "edly", "ments", "ment", "ings", "ing", "ers", "ies", "ied", "er", "ed", "es", "s")
+_SIBILANT_ES = ("ches", "shes", "sses", "xes", "zes")
 
 
 def stem(word: str) -> str:
-    """Strip one common English suffix (and a final e) when 4+ letters remain."""
+    """Strip one common English suffix, then a final e, keeping 4+ letters.
+
+    ``store``, ``stores`` and ``stored`` all become ``stor``; ``launches`` and
+    ``launched`` become ``launch``; ``companies`` becomes ``company``.
+    """
     if len(word) <= 4 or not word.isalpha():
         return word
     for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            if suffix == "s" and word.endswith(("ss", "us", "is")):
-                break
-            word = word[: -len(suffix)] + ("y" if suffix in ("ies", "ied") else "")
+        if not word.endswith(suffix) or len(word) - len(suffix) < 4:
+            continue
+        if suffix == "es" and not word.endswith(_SIBILANT_ES):
+            suffix = "s"  # "stores" -> "store", not "stor" + "es"
+        if suffix == "s" and word.endswith(("ss", "us", "is")):
             break
-    return word[:-1] if word.endswith("e") and len(word) > 5 else word
+        word = word[: -len(suffix)] + ("y" if suffix in ("ies", "ied") else "")
+        break
+    return word[:-1] if word.endswith("e") and len(word) >= 5 else word
 
 
 def _token_lists(sentences: Sequence[str]) -> list[list[str]]:

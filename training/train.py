@@ -37,11 +37,15 @@ from training.metrics import confused_pairs, score
 from training.report import markdown, plot_precision_recall, write_json
 
 DEFAULT_GRID: tuple[dict, ...] = tuple(
-    {"C": c, "ngram_range": ngrams} for ngrams in ((1, 1), (1, 2)) for c in (2.0, 8.0, 32.0)
+    {"C": c, "ngram_range": ngrams} for ngrams in ((1, 1), (1, 2)) for c in (1.0, 2.0, 4.0)
 )
 
 # Real stories are long: an augmented example mixes in up to this many other articles.
 AUGMENT_MAX_DONORS = 5
+# Thresholds maximise F-beta with recall weighted 2x: on real news (the mapped
+# public datasets) a model tuned for F1 on our focused articles was precise but
+# missed most events, so recall is where real-world F1 is lost.
+THRESHOLD_BETA = 2.0
 
 Step = Callable[[str, int], Callable[[], None]]
 
@@ -94,7 +98,8 @@ def select_params(articles: Sequence[LabelledArticle], Y: np.ndarray, taxonomy: 
     for params in grid:
         f1s = []
         for (train, test), (train_docs, train_Y) in zip(splits, fold_training):
-            clf = EventClassifier(taxonomy=taxonomy, random_state=seed, cv=3, **params)
+            clf = EventClassifier(taxonomy=taxonomy, random_state=seed, cv=3, threshold_beta=THRESHOLD_BETA,
+                                  **params)
             clf.fit(train_docs, train_Y)
             pred = clf.predict([docs[i] for i in test])
             f1s.append(score(Y[test], pred, taxonomy)["macro_f1"])
@@ -144,7 +149,7 @@ def train(
     say(f"chosen: {best['params']} (cross-validated macro-F1 {best['macro_f1']:.3f})")
 
     advance = step("fitting and evaluating", 2 if refit_all else 1)
-    split_model = EventClassifier(taxonomy=taxonomy, random_state=seed, **params).fit(
+    split_model = EventClassifier(taxonomy=taxonomy, random_state=seed, threshold_beta=THRESHOLD_BETA, **params).fit(
         *_with_augmentation(train_articles, taxonomy, augment, seed))
     advance()
     test_scores = split_model.predict_proba(docs_test)
@@ -156,7 +161,7 @@ def train(
 
     final = split_model
     if refit_all:
-        final = EventClassifier(taxonomy=taxonomy, random_state=seed, **params).fit(
+        final = EventClassifier(taxonomy=taxonomy, random_state=seed, threshold_beta=THRESHOLD_BETA, **params).fit(
             *_with_augmentation(articles, taxonomy, augment, seed))
         advance()
 

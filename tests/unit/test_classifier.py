@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from model.classifier import EventClassifier, _best_f1_threshold
+from model.classifier import EventClassifier, _best_threshold
 from model.taxonomy import DEFAULT_TAXONOMY
 
 ACQUISITION = [
@@ -74,6 +74,6 @@ def test_threshold_search_maximises_f1():
     y = np.array([0, 0, 0, 1, 1, 1])
     p = np.array([0.1, 0.2, 0.35, 0.4, 0.7, 0.9])
     # Every threshold in (0.35, 0.40] separates perfectly; ties go to the one nearest 0.5.
-    assert _best_f1_threshold(y, p, 0.2, 0.8) == pytest.approx(0.40)
+    assert _best_threshold(y, p, 0.2, 0.8) == pytest.approx(0.40)
     # Only thresholds in (0.1, 0.25] catch every positive and no negative; the range starts at 0.2.
-    assert _best_f1_threshold(np.array([1, 1, 1, 0]), np.array([0.25, 0.3, 0.9, 0.1]), 0.2, 0.8) == pytest.approx(0.25)
+    assert _best_threshold(np.array([1, 1, 1, 0]), np.array([0.25, 0.3, 0.9, 0.1]), 0.2, 0.8) == pytest.approx(0.25)
