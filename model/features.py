@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from itertools import chain, repeat
 from collections.abc import Sequence
 
 import numpy as np
@@ -108,8 +109,8 @@ class SentenceNgramCounter:
         tokens = _token_lists(sentences)
         get = self.surface_.get
         lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
-        flat = [t for toks in tokens for t in toks]
-        ids = np.asarray([get(t, -2) for t in flat], dtype=np.int64)
+        flat = list(chain.from_iterable(tokens))
+        ids = np.fromiter(map(get, flat, repeat(-2)), dtype=np.int64, count=len(flat))
         for k in np.flatnonzero(ids == -2):  # forms never seen in training: stem them
             ids[k] = self.vocabulary_.get(stem(flat[k]), -1)
         rows = np.repeat(np.arange(len(tokens)), lengths)
