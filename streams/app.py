@@ -83,8 +83,6 @@ def create_app(settings: Settings, classifier: ArticleClassifier) -> faust.App:
         producer_max_batch_size=1 << 20,
         producer_linger=0.005,
     )
-    app.worker_state = state  # type: ignore[attr-defined]
-    app.worker_settings = settings  # type: ignore[attr-defined]
 
     raw_topic = app.topic(topics.raw, key_serializer="raw", value_serializer="raw")
     increments = app.topic(increments_topic_name(settings), key_type=str, value_serializer="json",
@@ -197,6 +195,5 @@ def create_app(settings: Settings, classifier: ArticleClassifier) -> faust.App:
     async def metrics_view(web, request):
         return web.text(state.metrics.render(), content_type="text/plain; version=0.0.4")
 
-    app.current_stats = current_stats  # type: ignore[attr-defined]
-    install_dashboard(app, settings)  # live page at / and /dashboard, fed over SSE
+    install_dashboard(app, settings, current_stats)  # live page at / and /dashboard, fed over SSE
     return app

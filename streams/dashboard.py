@@ -481,13 +481,16 @@ async def _pump(feed: DashboardFeed, client: ClientOutbox, request: web.Request,
                 pass
 
 
-def install_dashboard(app: Any, settings: Settings) -> DashboardFeed:
-    """Add the dashboard routes to a Faust app's aiohttp web server (before it starts)."""
+def install_dashboard(app: Any, settings: Settings, stats: StatsSource) -> DashboardFeed:
+    """Add the dashboard routes to a Faust app's aiohttp web server (before it starts).
+
+    ``stats`` returns the worker's current counts (the ``/stats`` document),
+    which seed the page's chart.
+    """
     web_app: web.Application | None = getattr(app.web, "web_app", None)
     if web_app is None:
         raise RuntimeError("the dashboard needs Faust's aiohttp web driver")
-    # Looked up when the feed starts, so this does not depend on the order of create_app's setup.
-    feed = DashboardFeed(settings, stats=lambda: app.current_stats() if hasattr(app, "current_stats") else {})
+    feed = DashboardFeed(settings, stats=stats)
 
     async def page(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC_DIR / "dashboard.html", headers={"Cache-Control": "no-cache"})

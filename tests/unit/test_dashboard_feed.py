@@ -186,7 +186,7 @@ async def test_feed_runs_only_while_someone_watches(monkeypatch):
 async def test_sse_stream_sends_hello_articles_and_counts(monkeypatch):
     web_app = web.Application()
     app = SimpleNamespace(web=SimpleNamespace(web_app=web_app))
-    feed = install_dashboard(app, SETTINGS)
+    feed = install_dashboard(app, SETTINGS, stats=dict)
     log: list[str] = []
     monkeypatch.setattr(feed, "_tail", _stub_tail(feed, log))
     async with TestClient(TestServer(web_app)) as client:
