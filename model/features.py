@@ -131,9 +131,3 @@ class SentenceNgramCounter:
                                shape=(len(tokens), self.n_features))
         matrix.sum_duplicates()
         return matrix
-
-    def feature_names(self) -> list[str]:
-        """Human-readable feature names, for inspecting a model."""
-        words = sorted(self.vocabulary_, key=self.vocabulary_.get)
-        pairs = [f"{words[c // self.n_words_]} {words[c % self.n_words_]}" for c in self.pair_codes_]
-        return words + pairs

@@ -24,18 +24,6 @@ DEFAULT_TAXONOMY: tuple[str, ...] = (
     "legal_regulatory",
 )
 
-DESCRIPTIONS: dict[str, str] = {
-    "partnership": "alliance, joint venture, collaboration, co-branding or a deal between companies",
-    "anti_counterfeiting": "seizures of fakes, lawsuits against counterfeiters, brand-protection programmes",
-    "market_expansion": "entering a country, region or channel that is new to the company",
-    "acquisition": "merger, takeover, buyout or purchase of a company, brand or stake",
-    "product_launch": "a new product, collection, service or programme launched or unveiled",
-    "earnings": "reported results, sales figures, trading updates, guidance changes",
-    "leadership_change": "an executive appointed, promoted, resigning, retiring or ousted",
-    "layoffs_restructuring": "job cuts, closure programmes, restructuring, administration or bankruptcy",
-    "funding": "venture round, private investment raised, IPO filing, pricing or debut",
-    "legal_regulatory": "lawsuits, settlements, fines, regulatory rulings (not counterfeiting)",
-}
 
 # Type ids become Kafka topic names, so they must be safe there.
 _TYPE_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")

@@ -28,17 +28,6 @@ class Histogram:
         self.sum += value * n
         self.count += n
 
-    def quantile(self, q: float) -> float | None:
-        """Upper bound of the bucket holding quantile ``q`` (coarse; for status pages)."""
-        if not self.count:
-            return None
-        target, seen = q * self.count, 0
-        for bound, n in zip((*self.buckets, float("inf")), self.counts):
-            seen += n
-            if seen >= target:
-                return bound
-        return float("inf")
-
     def render(self, name: str) -> list[str]:
         lines, cumulative = [], 0
         for bound, n in zip(self.buckets, self.counts):
