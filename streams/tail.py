@@ -64,7 +64,11 @@ async def _tail(settings: Settings, topics: list[str], as_json: bool, from_begin
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=settings.bootstrap_servers, group_id=None,
                                 auto_offset_reset="earliest" if from_beginning else "latest",
                                 enable_auto_commit=False)
-    await consumer.start()
+    try:
+        await consumer.start()
+    except BaseException:
+        await consumer.stop()
+        raise
     seen = 0
     try:
         print(f"tailing {', '.join(topics)} (Ctrl-C to stop)", file=sys.stderr, flush=True)

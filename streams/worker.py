@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from model.artifact import ArtifactError, load_artifact
 from model.service import ArticleClassifier
 from newsevents.config import Settings
-from streams.topics import KafkaUnavailable, ensure_topics
+from streams.topics import KafkaUnavailable, ensure_topics, quiet_client_logs
 
 
 def worker_topics(settings: Settings, taxonomy: list[str]) -> list[str]:
@@ -26,11 +27,16 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
     except ArtifactError as exc:
         print(f"newsevents: error: cannot use model: {exc}", file=sys.stderr)
         return 2
+    client_log = logging.getLogger("aiokafka")
+    level = client_log.level
+    quiet_client_logs()  # a broker that is down gets our one line, not the client's retries
     try:
         ensure_topics(settings.bootstrap_servers, worker_topics(settings, classifier.taxonomy), settings.partitions)
     except KafkaUnavailable as exc:
         print(f"newsevents: error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        client_log.setLevel(level)
 
     import faust
 

@@ -70,3 +70,13 @@ def test_every_command_has_help():
     for command in ("classify", "train", "evaluate", "worker", "broker", "produce", "tail"):
         proc = run(command, "--help")
         assert proc.returncode == 0 and b"usage: newsevents " + command.encode() in proc.stdout
+
+
+@pytest.mark.parametrize("command", [["worker"], ["tail", "--timeout", "2"], ["produce", "-"]])
+def test_kafka_commands_without_a_broker_fail_in_one_line(command):
+    import os
+
+    proc = run(*command, stdin=b'{"text": "x"}\n', env={**os.environ, "NEWSEVENTS_BROKER": "127.0.0.1:1"})
+    assert proc.returncode == 1
+    err = proc.stderr.decode().strip().splitlines()
+    assert len(err) == 1 and "cannot reach Kafka at 127.0.0.1:1" in err[0], err
