@@ -17,6 +17,17 @@ CLASSIFIED_SCHEMA = "newsevents.classified/v1"
 DEADLETTER_SCHEMA = "newsevents.deadletter/v1"
 STATS_SCHEMA = "newsevents.stats/v1"
 
+#: A dead letter quotes at most this many bytes of the payload: Kafka's default
+#: message limit is about 1 MB, and an oversized article would not fit anyway.
+DEADLETTER_PAYLOAD_BYTES = 256 * 1024
+#: Metadata copied from the input (title, url, source, published_at) is cut to
+#: this many characters, so a malformed field cannot make an output too large to send.
+MAX_FIELD_CHARS = 2000
+
+
+def _field(value: str) -> str:
+    return value if len(value) <= MAX_FIELD_CHARS else value[:MAX_FIELD_CHARS]
+
 
 def utc_now() -> str:
     """Current UTC time, ISO 8601 with milliseconds and a Z suffix."""
@@ -41,11 +52,11 @@ def classified_message(
     """
     message = {
         "schema": CLASSIFIED_SCHEMA,
-        "id": article.id,
-        "title": article.title,
-        "url": article.url,
-        "source": article.source,
-        "published_at": article.published_at,
+        "id": _field(article.id),
+        "title": _field(article.title),
+        "url": _field(article.url),
+        "source": _field(article.source),
+        "published_at": _field(article.published_at),
         "events": [
             {"type": e.type, "score": e.score, "evidence": e.evidence} for e in prediction.events
         ] if prediction else [],
@@ -79,7 +90,22 @@ def deadletter_message(
     offset: int | None = None,
     article_id: str | None = None,
 ) -> dict:
-    """A ``news.articles.deadletter`` value: the original payload and why it failed."""
+    """A ``news.articles.deadletter`` value: the original payload and why it failed.
+
+    A payload over ``DEADLETTER_PAYLOAD_BYTES`` is quoted up to that size, with
+    ``payload_truncated`` set and its full size in ``payload_bytes``.
+    """
+    raw = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else payload
+    truncated = len(raw) > DEADLETTER_PAYLOAD_BYTES
+    if truncated:
+        payload = raw[:DEADLETTER_PAYLOAD_BYTES]
+        if isinstance(payload, bytes):
+            # Cutting may split a UTF-8 character: keep the text readable when it was text.
+            try:
+                raw.decode("utf-8")
+                payload = payload.decode("utf-8", "ignore")
+            except UnicodeDecodeError:
+                pass
     text, encoding = payload_as_text(payload)
     message = {
         "schema": DEADLETTER_SCHEMA,
@@ -92,8 +118,11 @@ def deadletter_message(
         "offset": offset,
         "failed_at": utc_now(),
     }
+    if truncated:
+        message["payload_truncated"] = True
+        message["payload_bytes"] = len(raw)
     if article_id:
-        message["id"] = article_id
+        message["id"] = _field(article_id)
     return message
 
 

@@ -124,7 +124,7 @@ def train(
     folds: int = 4,
     grid: Sequence[dict] = DEFAULT_GRID,
     refit_all: bool = True,
-    augment: float = 1.0,
+    augment: float = 2.0,
     datasets_dir: Path | None = None,
     step: Step = _quiet_step,
     say: Callable[[str], None] = lambda _: None,

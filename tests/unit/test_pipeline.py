@@ -62,3 +62,16 @@ def test_a_classifier_failure_deadletters_only_the_failing_article(artifact_dir)
     assert result.classified == 1 and result.deadlettered == {"classification_error": 1}
     dead = json.loads(next(o.value for o in result.outputs if o.topic == TOPICS.deadletter))
     assert dead["id"] == "bad" and dead["payload"] == '{"id": "bad", "text": "poison pill"}'
+
+
+def test_outputs_stay_small_enough_for_kafka(artifact_dir):
+    classifier = ArticleClassifier(load_artifact(artifact_dir))
+    huge_title = json.dumps({"id": "t", "title": "Acme " * 200_000, "text": "Acme buys Foo."}).encode()
+    huge_binary = b"\xff" + b"\x00" * 900_000
+    result = process_batch(_records([huge_title, huge_binary, b"y" * 2_000_000]), classifier, TOPICS,
+                           max_bytes=4 << 20)
+    assert all(len(o.value) < 1_000_000 for o in result.outputs)
+    dead = [json.loads(o.value) for o in result.outputs if o.topic == TOPICS.deadletter]
+    binary = next(d for d in dead if d["error"] == "invalid_utf8")
+    assert binary["payload_truncated"] and binary["payload_bytes"] == 900_001
+    assert binary["payload_encoding"] == "base64"
