@@ -221,7 +221,9 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = np.asarray(taxonomy)
         sentence_docs = [_as_sentences(d) for d in docs]
         self.vectorizer_ = SentenceNgramCounter(ngram_range=tuple(self.ngram_range), min_df=self.min_df)
-        self.vectorizer_.fit([s for doc in sentence_docs for s in doc])
+        # Distinct sentences only: min_df counts independent uses of a term, and
+        # augmented training data repeats sentences.
+        self.vectorizer_.fit(list(dict.fromkeys(s for doc in sentence_docs for s in doc)))
         counts, offsets = self._sentence_counts(sentence_docs)
         doc_counts = self._sum_by_document(counts, offsets)
         self.tfidf_ = TfidfTransformer(sublinear_tf=True).fit(doc_counts)
