@@ -170,15 +170,14 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         return total.tocsr()
 
     def _features(self, docs: Documents) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix, np.ndarray]:
-        """Article, sentence and passage TF-IDF, and document offsets.
+        """Article TF-IDF, passage TF-IDF, sentence counts and document offsets.
 
         Shapes (n_docs, F), (n_sentences, F), (n_sentences, F), (n_docs + 1,).
         """
         counts, offsets = self._sentence_counts(docs)
         X = self.tfidf_.transform(self._sum_by_document(counts, offsets))
-        S = self.tfidf_.transform(counts)
         P = self.tfidf_.transform(self._passages(counts, offsets))
-        return X, S, P, offsets
+        return X, P, counts, offsets
 
     @staticmethod
     def _best_passage(passage_decision: np.ndarray, offsets: np.ndarray, fallback: np.ndarray) -> np.ndarray:
@@ -278,7 +277,7 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, docs: Documents) -> np.ndarray:
         """Calibrated scores in [0, 1], shape (n_samples, n_types)."""
         check_is_fitted(self, "coef_")
-        X, _, P, offsets = self._features(docs)
+        X, P, _, offsets = self._features(docs)
         return self._calibrate(self._signals(X, P, offsets, self.coef_, self.intercept_))
 
     def predict(self, docs: Documents) -> np.ndarray:
@@ -294,11 +293,12 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self, "coef_")
         docs = [_as_sentences(d) for d in docs]
-        X, S, P, offsets = self._features(docs)
+        X, P, counts, offsets = self._features(docs)
         article = np.asarray(X @ self.coef_.T) + self.intercept_
         passage = self._best_passage(np.asarray(P @ self.coef_.T) + self.intercept_, offsets, article)
         proba = self._calibrate(np.stack([article, passage]))
-        support = np.asarray(S @ self.coef_.T)  # (n_sentences, n_types): evidence ranking
+        # Evidence ranking: each sentence scored alone, (n_sentences, n_types).
+        support = np.asarray(self.tfidf_.transform(counts) @ self.coef_.T)
         taxonomy = [str(t) for t in self.classes_]
         results: list[Prediction] = []
         for i, doc in enumerate(docs):
