@@ -7,19 +7,19 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-unit bench model clean
+.PHONY: setup demo test test-unit lint format bench model clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "newsevents needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,lint]'
 	@touch $(STAMP)
 
 ## setup: virtual environment, dependencies, Kafka jars, default model check
 setup: $(STAMP)
 	$(VENV)/bin/newsevents broker --fetch-only
-	$(PY) -m training.ensure_default
+	$(PY) -m newsevents.training.ensure_default
 
 ## demo: broker + worker + sample stream replay + live dashboard (Ctrl-C stops all)
 demo: setup
@@ -31,6 +31,17 @@ test: setup
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit
+
+## lint: ruff (lint and format check) and mypy; any finding fails
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) tools/typecheck.py
+
+## format: apply ruff's fixes and formatting
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 ## bench: model-only and full-pipeline benchmarks
 bench: setup

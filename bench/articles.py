@@ -11,7 +11,7 @@ import json
 import random
 from pathlib import Path
 
-from training.corpus import DEFAULT_CORPUS_DIR, load_labelled
+from newsevents.training.corpus import DEFAULT_CORPUS_DIR, load_labelled
 
 _BOILERPLATE = (
     "\n\nComments\n\nComment Manually\n\nTwitter\n\n"

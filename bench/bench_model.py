@@ -19,13 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from threadpoolctl import threadpool_limits  # noqa: E402
+from threadpoolctl import threadpool_limits
 
-from bench.articles import bench_articles  # noqa: E402
-from model.article import article_from_mapping, prepare  # noqa: E402
-from model.artifact import load_artifact  # noqa: E402
-from model.service import ArticleClassifier  # noqa: E402
-from newsevents.config import Settings  # noqa: E402
+from bench.articles import bench_articles
+from newsevents.config import Settings
+from newsevents.model.article import article_from_mapping, prepare
+from newsevents.model.artifact import load_artifact
+from newsevents.model.service import ArticleClassifier
 
 
 def pin_one_core() -> str:
@@ -39,7 +39,7 @@ def pin_one_core() -> str:
 def measure_batched(classifier: ArticleClassifier, articles: list, batch: int) -> float:
     start = time.perf_counter()
     for i in range(0, len(articles), batch):
-        classifier.classify(articles[i:i + batch])
+        classifier.classify(articles[i : i + batch])
     return len(articles) / (time.perf_counter() - start)
 
 
@@ -76,10 +76,15 @@ def main() -> int:
 
     b, s = statistics.median(batched), statistics.median(single)
     print(f"model {classifier.version}; {len(articles)} articles, mean {mean_bytes:.0f} bytes; {where}, 1 BLAS thread")
-    print(f"batched ({args.batch}/call):   median {b:8.0f} articles/s   (runs: {', '.join(f'{x:.0f}' for x in batched)})")
+    print(
+        f"batched ({args.batch}/call):   median {b:8.0f} articles/s   (runs: {', '.join(f'{x:.0f}' for x in batched)})"
+    )
     print(f"one at a time:       median {s:8.0f} articles/s   (runs: {', '.join(f'{x:.0f}' for x in single)})")
     print(f"batched / one-at-a-time: {b / s:.1f}x")
-    print(f"stages, one pass: cleaning+splitting {len(articles) / prep:.0f}/s, scoring+evidence {len(articles) / model_only:.0f}/s")
+    print(
+        f"stages, one pass: cleaning+splitting {len(articles) / prep:.0f}/s, "
+        f"scoring+evidence {len(articles) / model_only:.0f}/s"
+    )
     return 0
 
 

@@ -22,7 +22,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,18 +36,12 @@ sys.path.insert(0, str(ROOT))
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
 from bench.articles import bench_articles  # noqa: E402
-from model.article import article_from_mapping  # noqa: E402
-from model.artifact import load_artifact  # noqa: E402
-from model.service import ArticleClassifier  # noqa: E402
 from newsevents.config import DEFAULT_MODEL_DIR, Topics  # noqa: E402
-from streams.broker import LocalBroker, default_cache_dir, ensure_kafka_jars  # noqa: E402
-from streams.processes import stop_gracefully, wait_for_http  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from newsevents.model.article import article_from_mapping  # noqa: E402
+from newsevents.model.artifact import load_artifact  # noqa: E402
+from newsevents.model.service import ArticleClassifier  # noqa: E402
+from newsevents.streams.broker import LocalBroker, default_cache_dir, ensure_kafka_jars, free_port  # noqa: E402
+from newsevents.streams.processes import stop_gracefully, wait_for_http  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -62,7 +55,7 @@ def model_only(raw: list[dict], batch: int) -> float:
     classifier.classify(articles[:200])
     start = time.perf_counter()
     for i in range(0, len(articles), batch):
-        classifier.classify(articles[i:i + batch])
+        classifier.classify(articles[i : i + batch])
     return len(articles) / (time.perf_counter() - start)
 
 
@@ -91,8 +84,14 @@ async def push(bootstrap: str, topic: str, articles: list[dict], prefix: str, ra
 
 async def drain(bootstrap: str, topics: Topics, prefix: str, expected: int, timeout: float) -> dict[str, tuple]:
     """key -> (output CreateTime ms, received monotonic) for the classified/dead-letter outputs of a run."""
-    consumer = AIOKafkaConsumer(topics.classified, topics.deadletter, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="latest", fetch_max_bytes=16 << 20)
+    consumer = AIOKafkaConsumer(
+        topics.classified,
+        topics.deadletter,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="latest",
+        fetch_max_bytes=16 << 20,
+    )
     await consumer.start()
     seen: dict[str, tuple] = {}
     deadline = time.monotonic() + timeout
@@ -112,8 +111,9 @@ async def drain(bootstrap: str, topics: Topics, prefix: str, expected: int, time
 
 
 async def input_times(bootstrap: str, topic: str, prefix: str, expected: int) -> dict[str, int]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
-                                fetch_max_bytes=16 << 20)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", fetch_max_bytes=16 << 20
+    )
     await consumer.start()
     out: dict[str, int] = {}
     deadline = time.monotonic() + 60
@@ -130,8 +130,9 @@ async def input_times(bootstrap: str, topic: str, prefix: str, expected: int) ->
     return out
 
 
-async def run_phase(bootstrap: str, topics: Topics, payloads: list[dict], prefix: str,
-                    rate: float | None, timeout: float = 300) -> tuple[float, list[float]]:
+async def run_phase(
+    bootstrap: str, topics: Topics, payloads: list[dict], prefix: str, rate: float | None, timeout: float = 300
+) -> tuple[float, list[float]]:
     drainer = asyncio.create_task(drain(bootstrap, topics, prefix, len(payloads), timeout=timeout))
     await asyncio.sleep(1.0)  # let the drain consumer reach the end of the topics
     start = await push(bootstrap, topics.raw, payloads, prefix, rate)
@@ -148,15 +149,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=20000)
     parser.add_argument("--latency-articles", type=int, default=5000)
-    parser.add_argument("--rate-fraction", type=float, default=0.5,
-                        help="latency phase rate as a fraction of the measured throughput")
+    parser.add_argument(
+        "--rate-fraction", type=float, default=0.5, help="latency phase rate as a fraction of the measured throughput"
+    )
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--partitions", type=int, default=4)
     args = parser.parse_args()
 
     payloads = bench_articles(args.articles)
-    print(f"{len(payloads)} articles, mean {statistics.mean(len(json.dumps(a)) for a in payloads):.0f} bytes",
-          flush=True)
+    print(
+        f"{len(payloads)} articles, mean {statistics.mean(len(json.dumps(a)) for a in payloads):.0f} bytes", flush=True
+    )
     model_rate = model_only(payloads, args.batch)
     print(f"model only (batches of {args.batch}, this process): {model_rate:.0f} articles/s", flush=True)
 
@@ -168,33 +171,53 @@ def main() -> int:
         broker.wait_ready(timeout=120)
         topics = Topics("bench")
         port = free_port()
-        env = {**os.environ, "NEWSEVENTS_BROKER": broker.bootstrap, "NEWSEVENTS_TOPIC_PREFIX": "bench",
-               "NEWSEVENTS_APP_ID": "bench-worker", "NEWSEVENTS_PARTITIONS": str(args.partitions),
-               "NEWSEVENTS_BATCH_SIZE": str(args.batch), "NEWSEVENTS_WEB_PORT": str(port),
-               "NEWSEVENTS_DATA_DIR": str(work / "worker")}
-        log = open(work / "worker.log", "wb")
-        worker = subprocess.Popen([sys.executable, "-m", "newsevents.cli", "worker", "-l", "warn"], env=env,
-                                  stdout=log, stderr=subprocess.STDOUT)
+        env = {
+            **os.environ,
+            "NEWSEVENTS_BROKER": broker.bootstrap,
+            "NEWSEVENTS_TOPIC_PREFIX": "bench",
+            "NEWSEVENTS_APP_ID": "bench-worker",
+            "NEWSEVENTS_PARTITIONS": str(args.partitions),
+            "NEWSEVENTS_BATCH_SIZE": str(args.batch),
+            "NEWSEVENTS_WEB_PORT": str(port),
+            "NEWSEVENTS_DATA_DIR": str(work / "worker"),
+        }
+        with open(work / "worker.log", "wb") as log:  # the child keeps its own descriptor
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "newsevents.cli", "worker", "-l", "warn"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         wait_for_http(f"http://127.0.0.1:{port}/health", worker)
         asyncio.run(run_phase(broker.bootstrap, topics, payloads[:200], "warmup", None, timeout=60))
 
         throughput, loaded = asyncio.run(run_phase(broker.bootstrap, topics, payloads, "tput", None))
-        print(f"pipeline throughput: {throughput:.0f} articles/s "
-              f"({throughput / model_rate:.0%} of model-only); latency under full load: "
-              f"p50 {percentile(loaded, .5):.2f} s, p99 {percentile(loaded, .99):.2f} s", flush=True)
+        print(
+            f"pipeline throughput: {throughput:.0f} articles/s "
+            f"({throughput / model_rate:.0%} of model-only); latency under full load: "
+            f"p50 {percentile(loaded, 0.5):.2f} s, p99 {percentile(loaded, 0.99):.2f} s",
+            flush=True,
+        )
         rate = throughput * args.rate_fraction
         n = min(args.latency_articles, len(payloads))
         _, latencies = asyncio.run(run_phase(broker.bootstrap, topics, payloads[:n], "lat", rate))
-        print(f"latency at {rate:.0f} articles/s ({args.rate_fraction:.0%} of throughput), {n} articles: "
-              f"p50 {percentile(latencies, .5) * 1000:.0f} ms, p95 {percentile(latencies, .95) * 1000:.0f} ms, "
-              f"p99 {percentile(latencies, .99) * 1000:.0f} ms")
+        print(
+            f"latency at {rate:.0f} articles/s ({args.rate_fraction:.0%} of throughput), {n} articles: "
+            f"p50 {percentile(latencies, 0.5) * 1000:.0f} ms, p95 {percentile(latencies, 0.95) * 1000:.0f} ms, "
+            f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms"
+        )
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-        values = {line.split()[0]: float(line.split()[1]) for line in metrics.splitlines()
-                  if line.startswith("newsevents_batch_") and ("_sum" in line or "_count" in line)}
+        values = {
+            line.split()[0]: float(line.split()[1])
+            for line in metrics.splitlines()
+            if line.startswith("newsevents_batch_") and ("_sum" in line or "_count" in line)
+        }
         count = values["newsevents_batch_size_count"]
-        print(f"worker batches: {count:.0f}, mean size {values['newsevents_batch_size_sum'] / max(count, 1):.0f}; "
-              f"time per batch: classify {values['newsevents_batch_classify_seconds_sum'] / count * 1000:.0f} ms, "
-              f"publish {values['newsevents_batch_publish_seconds_sum'] / count * 1000:.0f} ms")
+        print(
+            f"worker batches: {count:.0f}, mean size {values['newsevents_batch_size_sum'] / max(count, 1):.0f}; "
+            f"time per batch: classify {values['newsevents_batch_classify_seconds_sum'] / count * 1000:.0f} ms, "
+            f"publish {values['newsevents_batch_publish_seconds_sum'] / count * 1000:.0f} ms"
+        )
         return 0
     except BaseException:
         print("worker log tail:\n" + (work / "worker.log").read_text(errors="replace")[-3000:], file=sys.stderr)

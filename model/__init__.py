@@ -4,14 +4,25 @@ Plain Python with no Kafka import, so it can be used, tested and benchmarked
 without a broker.
 """
 
-from model.article import Article, ArticleError, Document, parse_article, prepare
-from model.artifact import ArtifactError, LoadedModel, load_artifact, save_artifact
-from model.classifier import EventClassifier, EventPrediction, Prediction
-from model.service import ArticleClassifier
-from model.taxonomy import DEFAULT_TAXONOMY
+from newsevents.model.article import Article, ArticleError, Document, parse_article, prepare
+from newsevents.model.artifact import ArtifactError, LoadedModel, load_artifact, save_artifact
+from newsevents.model.classifier import EventClassifier, EventPrediction, Prediction
+from newsevents.model.service import ArticleClassifier
+from newsevents.model.taxonomy import DEFAULT_TAXONOMY
 
 __all__ = [
-    "Article", "ArticleClassifier", "ArticleError", "ArtifactError", "DEFAULT_TAXONOMY", "Document",
-    "EventClassifier", "EventPrediction", "LoadedModel", "Prediction", "load_artifact", "parse_article",
-    "prepare", "save_artifact",
+    "DEFAULT_TAXONOMY",
+    "Article",
+    "ArticleClassifier",
+    "ArticleError",
+    "ArtifactError",
+    "Document",
+    "EventClassifier",
+    "EventPrediction",
+    "LoadedModel",
+    "Prediction",
+    "load_artifact",
+    "parse_article",
+    "prepare",
+    "save_artifact",
 ]

@@ -14,8 +14,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from model.cleaning import clean_text, html_to_text, looks_english, normalise
-from model.sentences import split_sentences
+from newsevents.model.cleaning import clean_text, html_to_text, looks_english, normalise
+from newsevents.model.sentences import split_sentences
 
 #: Default limit on one raw payload, in bytes (1 MiB).
 DEFAULT_MAX_BYTES = 1 << 20
@@ -101,8 +101,8 @@ def article_from_mapping(obj: dict, *, fallback_id: str | None = None) -> Articl
     article_id = values.pop("id", "").strip() or (fallback_id or "")
     if not article_id:
         url = values.get("url", "").strip()
-        article_id = "url-" + _digest(url) if url else "sha-" + _digest(
-            values.get("title", ""), text, values.get("html", "")
+        article_id = (
+            "url-" + _digest(url) if url else "sha-" + _digest(values.get("title", ""), text, values.get("html", ""))
         )
     return Article(id=article_id, text=text, **values)
 
@@ -124,8 +124,9 @@ def article_from_text(text: str, *, fallback_id: str | None = None) -> Article:
     return Article(id=article_id, text=text)
 
 
-def parse_article(payload: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES,
-                  fallback_id: str | None = None) -> Article:
+def parse_article(
+    payload: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES, fallback_id: str | None = None
+) -> Article:
     """Decode one raw payload into an Article.
 
     ``fallback_id`` (the record's key, when it has one) is the article id when
@@ -144,8 +145,9 @@ def parse_article(payload: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES,
         try:
             payload = payload.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ArticleError("invalid_utf8", f"payload is not valid UTF-8 ({exc.reason} at byte {exc.start})",
-                               fallback_id) from None
+            raise ArticleError(
+                "invalid_utf8", f"payload is not valid UTF-8 ({exc.reason} at byte {exc.start})", fallback_id
+            ) from None
     stripped = payload.lstrip()
     if stripped[:1] in ("{", "["):
         try:

@@ -22,15 +22,16 @@ import os
 import platform
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
 import scipy
 import sklearn
 
-from model.classifier import EventClassifier
+from newsevents.model.classifier import EventClassifier
 
 FORMAT = "newsevents.model/v1"
 MODEL_FILE = "model.joblib"
@@ -115,14 +116,16 @@ def save_artifact(
         Path(tmp).unlink(missing_ok=True)
         raise
     checksum = sha256_file(model_path)
-    created = (created_at or datetime.now(timezone.utc)).replace(microsecond=0)
-    manifest = {
+    created = (created_at or datetime.now(UTC)).replace(microsecond=0)
+    manifest: dict[str, Any] = {
         "format": FORMAT,
         "name": name,
         "version": version or f"{created:%Y.%m.%d.%H%M}-{checksum[:8]}",
         "created_at": created.isoformat().replace("+00:00", "Z"),
         "taxonomy": [str(t) for t in classifier.classes_],
-        "thresholds": {str(t): round(float(v), 4) for t, v in zip(classifier.classes_, classifier.thresholds_)},
+        "thresholds": {
+            str(t): round(float(v), 4) for t, v in zip(classifier.classes_, classifier.thresholds_, strict=True)
+        },
         "training_data": {"fingerprint": data_fingerprint},
         "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in classifier.get_params().items()},
         "metrics": metrics or {},
@@ -202,7 +205,7 @@ def load_artifact(directory: Path) -> LoadedModel:
     taxonomy = [str(t) for t in classifier.classes_]
     if taxonomy != list(manifest["taxonomy"]):
         raise ArtifactError(f"{directory}: the manifest's taxonomy does not match the model's")
-    thresholds = {t: round(float(v), 4) for t, v in zip(taxonomy, classifier.thresholds_)}
+    thresholds = {t: round(float(v), 4) for t, v in zip(taxonomy, classifier.thresholds_, strict=True)}
     if thresholds != {k: round(float(v), 4) for k, v in manifest["thresholds"].items()}:
         raise ArtifactError(f"{directory}: the manifest's thresholds do not match the model's")
     return LoadedModel(classifier, manifest, directory)

@@ -34,13 +34,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from model.features import SentenceNgramCounter
-from model.sentences import split_sentences
+from newsevents.model.features import SentenceNgramCounter
+from newsevents.model.sentences import split_sentences
 
 Documents = Sequence["list[str] | str"]
 
 #: Sentences per passage scored on their own (see the module docs).
 PASSAGE_SENTENCES = 2
+
 
 @dataclass(frozen=True, slots=True)
 class EventPrediction:
@@ -63,7 +64,7 @@ class Prediction:
     scores: dict[str, float]
 
 
-def _as_sentences(doc: "list[str] | str") -> list[str]:
+def _as_sentences(doc: list[str] | str) -> list[str]:
     if isinstance(doc, str):
         return split_sentences(doc)
     return list(doc)
@@ -196,7 +197,7 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         return np.stack([article, passage])
 
     # -- fitting ------------------------------------------------------------
-    def fit(self, docs: Documents, Y) -> "EventClassifier":
+    def fit(self, docs: Documents, Y) -> EventClassifier:
         """Fit on documents and a binary label matrix.
 
         Parameters
@@ -214,12 +215,13 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("taxonomy must name at least one event type")
         if Y.ndim != 2 or Y.shape != (len(docs), len(taxonomy)):
             raise ValueError(f"Y must have shape ({len(docs)}, {len(taxonomy)}), got {Y.shape}")
-        missing = [t for t, n in zip(taxonomy, Y.sum(axis=0)) if n < self.cv]
+        missing = [t for t, n in zip(taxonomy, Y.sum(axis=0), strict=True) if n < self.cv]
         if missing:
             raise ValueError(f"each type needs at least {self.cv} positive examples; too few for: {', '.join(missing)}")
         self.classes_ = np.asarray(taxonomy)
         sentence_docs = [_as_sentences(d) for d in docs]
-        self.vectorizer_ = SentenceNgramCounter(ngram_range=tuple(self.ngram_range), min_df=self.min_df)
+        low, high = self.ngram_range
+        self.vectorizer_ = SentenceNgramCounter(ngram_range=(low, high), min_df=self.min_df)
         # Distinct sentences only: min_df counts independent uses of a term, and
         # augmented training data repeats sentences.
         self.vectorizer_.fit(list(dict.fromkeys(s for doc in sentence_docs for s in doc)))
@@ -241,8 +243,9 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
             platt = LogisticRegression(C=1e4).fit(signals, y)
             self.calibration_[j] = (*platt.coef_[0], platt.intercept_[0])
             self.oof_scores_[:, j] = self._calibrate(signals.T[:, :, None], j)[:, 0]
-            self.thresholds_[j] = _best_threshold(y, self.oof_scores_[:, j], *self.threshold_range,
-                                                  beta=self.threshold_beta)
+            self.thresholds_[j] = _best_threshold(
+                y, self.oof_scores_[:, j], *self.threshold_range, beta=self.threshold_beta
+            )
             full = self._new_lr().fit(X, y)
             self.coef_[j] = full.coef_[0]
             self.intercept_[j] = full.intercept_[0]
@@ -292,8 +295,8 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         sentence alone.
         """
         check_is_fitted(self, "coef_")
-        docs = [_as_sentences(d) for d in docs]
-        X, P, counts, offsets = self._features(docs)
+        sentence_docs = [_as_sentences(d) for d in docs]
+        X, P, counts, offsets = self._features(sentence_docs)
         article = np.asarray(X @ self.coef_.T) + self.intercept_
         passage = self._best_passage(np.asarray(P @ self.coef_.T) + self.intercept_, offsets, article)
         proba = self._calibrate(np.stack([article, passage]))
@@ -301,13 +304,16 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         support = np.asarray(self.tfidf_.transform(counts) @ self.coef_.T)
         taxonomy = [str(t) for t in self.classes_]
         results: list[Prediction] = []
-        for i, doc in enumerate(docs):
+        for i, doc in enumerate(sentence_docs):
             row = proba[i]
-            scores = {t: round(float(p), 4) for t, p in zip(taxonomy, row)}
+            scores = {t: round(float(p), 4) for t, p in zip(taxonomy, row, strict=True)}
             over = [j for j in np.argsort(-row, kind="stable") if row[j] >= self.thresholds_[j]]
             events = [
-                EventPrediction(taxonomy[j], scores[taxonomy[j]],
-                                _evidence(doc, support[offsets[i]:offsets[i + 1], j], max_evidence))
+                EventPrediction(
+                    taxonomy[j],
+                    scores[taxonomy[j]],
+                    _evidence(doc, support[offsets[i] : offsets[i + 1], j], max_evidence),
+                )
                 for j in over
             ]
             results.append(Prediction(events, scores))

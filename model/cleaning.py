@@ -28,8 +28,23 @@ from selectolax.lexbor import LexborHTMLParser as HTMLParser
 MAX_CLEAN_CHARS = 20_000
 
 _DROP_TAGS = (
-    "script", "style", "noscript", "template", "nav", "header", "footer", "aside",
-    "form", "iframe", "svg", "button", "select", "input", "figure", "video", "audio",
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "form",
+    "iframe",
+    "svg",
+    "button",
+    "select",
+    "input",
+    "figure",
+    "video",
+    "audio",
 )
 _FURNITURE = re.compile(
     r"comment|share|social|related|recommend|cookie|consent|newsletter|subscri|"

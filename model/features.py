@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from itertools import chain, repeat
 from collections.abc import Sequence
+from itertools import chain, pairwise, repeat
 
 import numpy as np
 import scipy.sparse as sp
@@ -76,14 +76,14 @@ class SentenceNgramCounter:
         self.ngram_range = tuple(ngram_range)
         self.min_df = min_df
 
-    def fit(self, sentences: Sequence[str]) -> "SentenceNgramCounter":
+    def fit(self, sentences: Sequence[str]) -> SentenceNgramCounter:
         tokens = [[stem(t) for t in toks] for toks in _token_lists(sentences)]
         word_df = Counter(w for toks in tokens for w in set(toks))
         words = sorted(w for w, n in word_df.items() if n >= self.min_df)
         self.vocabulary_ = {w: i for i, w in enumerate(words)}
         # Surface forms seen in training map straight to their stem's id, so
         # the common case costs one dict lookup and no stemming.
-        self.surface_ = {}
+        self.surface_: dict[str, int] = {}
         for toks in _token_lists(sentences):
             for t in toks:
                 if t not in self.surface_:
@@ -94,7 +94,7 @@ class SentenceNgramCounter:
             pair_df: Counter = Counter()
             for toks in tokens:
                 ids = [self.vocabulary_.get(t, -1) for t in toks]
-                pair_df.update({a * n_words + b for a, b in zip(ids, ids[1:]) if a >= 0 and b >= 0})
+                pair_df.update({a * n_words + b for a, b in pairwise(ids) if a >= 0 and b >= 0})
             pair_codes = np.array(sorted(c for c, n in pair_df.items() if n >= self.min_df), dtype=np.int64)
         self.pair_codes_ = pair_codes
         self.n_words_ = n_words
@@ -127,7 +127,8 @@ class SentenceNgramCounter:
             rows_parts.append(rows[:-1][ok][found])
         cols = np.concatenate(cols_parts)
         rows = np.concatenate(rows_parts)
-        matrix = sp.csr_matrix((np.ones(len(cols), dtype=np.float32), (rows, cols)),
-                               shape=(len(tokens), self.n_features))
+        matrix = sp.csr_matrix(
+            (np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=(len(tokens), self.n_features)
+        )
         matrix.sum_duplicates()
         return matrix

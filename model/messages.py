@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from model.article import Article
-from model.classifier import Prediction
+from newsevents.model.article import Article
+from newsevents.model.classifier import Prediction
 
 CLASSIFIED_SCHEMA = "newsevents.classified/v1"
 DEADLETTER_SCHEMA = "newsevents.deadletter/v1"
@@ -31,7 +31,7 @@ def _field(value: str) -> str:
 
 def utc_now() -> str:
     """Current UTC time, ISO 8601 with milliseconds and a Z suffix."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def classified_message(
@@ -57,10 +57,10 @@ def classified_message(
         "url": _field(article.url),
         "source": _field(article.source),
         "published_at": _field(article.published_at),
-        "events": [
-            {"type": e.type, "score": e.score, "evidence": e.evidence} for e in prediction.events
-        ] if prediction else [],
-        "scores": prediction.scores if prediction else {t: 0.0 for t in taxonomy},
+        "events": [{"type": e.type, "score": e.score, "evidence": e.evidence} for e in prediction.events]
+        if prediction
+        else [],
+        "scores": prediction.scores if prediction else dict.fromkeys(taxonomy, 0.0),
         "model": {"name": model_name, "version": model_version},
         "processed_at": processed_at or utc_now(),
     }
@@ -132,7 +132,13 @@ def stats_message(event_type: str, counts: dict[str, int], *, model_version: str
     ``counts`` maps window names (``last_hour``, ``last_24h``, ``total``) to
     numbers of classified articles carrying the type.
     """
-    return {"schema": STATS_SCHEMA, "type": event_type, **counts, "model_version": model_version, "updated_at": utc_now()}
+    return {
+        "schema": STATS_SCHEMA,
+        "type": event_type,
+        **counts,
+        "model_version": model_version,
+        "updated_at": utc_now(),
+    }
 
 
 def encode(message: dict) -> bytes:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from model.article import Article, prepare
-from model.artifact import LoadedModel
-from model.messages import classified_message, utc_now
+from newsevents.model.article import Article, prepare
+from newsevents.model.artifact import LoadedModel
+from newsevents.model.messages import classified_message, utc_now
 
 
 class ArticleClassifier:
@@ -29,15 +29,29 @@ class ArticleClassifier:
     def classify(self, articles: Sequence[Article]) -> list[dict]:
         documents = [prepare(a) for a in articles]
         ready = [i for i, d in enumerate(documents) if d.reason is None]
-        predictions = dict(zip(ready, self.model.classifier.classify(
-            [documents[i].sentences for i in ready], max_evidence=self.max_evidence
-        ))) if ready else {}
+        predictions = (
+            dict(
+                zip(
+                    ready,
+                    self.model.classifier.classify(
+                        [documents[i].sentences for i in ready], max_evidence=self.max_evidence
+                    ),
+                    strict=True,
+                )
+            )
+            if ready
+            else {}
+        )
         now = utc_now()
         return [
             classified_message(
-                article, predictions.get(i), taxonomy=self.taxonomy,
-                model_name=self.model.name, model_version=self.model.version,
-                reason=documents[i].reason, processed_at=now,
+                article,
+                predictions.get(i),
+                taxonomy=self.taxonomy,
+                model_name=self.model.name,
+                model_version=self.model.version,
+                reason=documents[i].reason,
+                processed_at=now,
             )
             for i, article in enumerate(articles)
         ]

@@ -37,8 +37,7 @@ def validate_type_id(type_id: str) -> str:
     """Return ``type_id`` if it is a usable event type id, else raise TaxonomyError."""
     if not isinstance(type_id, str) or not _TYPE_ID.match(type_id):
         raise TaxonomyError(
-            f"invalid event type {type_id!r}: use lower-case letters, digits and '_' "
-            "(it becomes part of a topic name)"
+            f"invalid event type {type_id!r}: use lower-case letters, digits and '_' (it becomes part of a topic name)"
         )
     return type_id
 

@@ -8,6 +8,7 @@ command so ``--help`` is instant.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -38,10 +39,10 @@ def _whole_file_format(path: Path | None, requested: str) -> str:
 
 
 def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
-    from model.article import Article, ArticleError, article_from_text, parse_article
-    from model.artifact import ArtifactError, load_artifact
-    from model.messages import encode
-    from model.service import ArticleClassifier
+    from newsevents.model.article import Article, ArticleError, article_from_text, parse_article
+    from newsevents.model.artifact import ArtifactError, load_artifact
+    from newsevents.model.messages import encode
+    from newsevents.model.service import ArticleClassifier
 
     path = Path(args.file) if args.file and args.file != "-" else None
     if path is not None and not path.is_file():
@@ -52,8 +53,7 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"cannot use model: {exc}") from None
     out = sys.stdout.buffer
     fmt = _whole_file_format(path, args.format)
-    stream = open(path, "rb") if path else sys.stdin.buffer
-    with stream:
+    with open(path, "rb") if path else contextlib.nullcontext(sys.stdin.buffer) as stream:
         if fmt in ("text", "html"):
             data = stream.read(settings.max_article_bytes + 1)
             try:
@@ -62,7 +62,10 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
                 out.write(encode({"error": "invalid_utf8", "detail": f"input is not UTF-8 ({exc.reason})"}) + b"\n")
                 return 0
             if len(data) > settings.max_article_bytes:
-                out.write(encode({"error": "oversized", "detail": f"input is over {settings.max_article_bytes:,} bytes"}) + b"\n")
+                out.write(
+                    encode({"error": "oversized", "detail": f"input is over {settings.max_article_bytes:,} bytes"})
+                    + b"\n"
+                )
                 return 0
             if not text.strip():
                 out.write(encode({"error": "no_text", "detail": "the input is empty"}) + b"\n")
@@ -72,7 +75,7 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
             out.write(encode(classifier.classify([article])[0]) + b"\n")
             return 0
         # JSON Lines: answer in order, classifying in batches for speed.
-        pending: list[tuple[int, object]] = []  # (line number, Article or error dict)
+        pending: list[tuple[int, Article | dict]] = []  # (line number, Article or error dict)
 
         def flush() -> None:
             articles = [item for _, item in pending if isinstance(item, Article)]
@@ -128,8 +131,14 @@ def _steps(console):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     def step(label: str, total: int):
-        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), console=console, transient=False)
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
         task = progress.add_task(label, total=total)
         progress.start()
         done = [0]
@@ -146,17 +155,24 @@ def _steps(console):
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    from training.corpus import DEFAULT_CORPUS_DIR, CorpusError
-    from training.train import summary_line, train
+    from newsevents.training.corpus import DEFAULT_CORPUS_DIR, CorpusError
+    from newsevents.training.train import summary_line, train
 
     console = _console()
     paths = [Path(p) for p in args.data] or [DEFAULT_CORPUS_DIR]
     try:
         result = train(
-            paths, Path(args.output), Path(args.report_dir or Path(args.output) / "report"),
-            name=args.name, seed=args.seed, test_size=args.test_size, folds=args.folds,
-            refit_all=not args.no_refit, datasets_dir=Path(args.datasets) if args.datasets else None,
-            step=_steps(console), say=lambda m: console.print(f"[bold]train[/bold] {m}"),
+            paths,
+            Path(args.output),
+            Path(args.report_dir or Path(args.output) / "report"),
+            name=args.name,
+            seed=args.seed,
+            test_size=args.test_size,
+            folds=args.folds,
+            refit_all=not args.no_refit,
+            datasets_dir=Path(args.datasets) if args.datasets else None,
+            step=_steps(console),
+            say=lambda m: console.print(f"[bold]train[/bold] {m}"),
         )
     except CorpusError as exc:
         raise UsageError(str(exc)) from None
@@ -170,10 +186,10 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from model.artifact import ArtifactError, load_artifact
-    from training.corpus import CorpusError
-    from training.evaluate import evaluate_external, evaluate_file
-    from training.external import find_datasets_dir
+    from newsevents.model.artifact import ArtifactError, load_artifact
+    from newsevents.training.corpus import CorpusError
+    from newsevents.training.evaluate import evaluate_external, evaluate_file
+    from newsevents.training.external import find_datasets_dir
 
     try:
         model = load_artifact(settings.model_path)
@@ -202,22 +218,26 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  note: {r['note']}")
         print(f"  {'type':<24}{'precision':>10}{'recall':>8}{'F1':>8}{'support':>9}{'rules F1':>10}")
         for t, v in s["per_type"].items():
-            print(f"  {t:<24}{v['precision']:>10.3f}{v['recall']:>8.3f}{v['f1']:>8.3f}{v['support']:>9}"
-                  f"{b['per_type'][t]['f1']:>10.3f}")
-        print(f"  micro-F1 {s['micro_f1']:.3f}  macro-F1 {s['macro_f1']:.3f}   "
-              f"(keyword rules: micro {b['micro_f1']:.3f}, macro {b['macro_f1']:.3f})")
+            print(
+                f"  {t:<24}{v['precision']:>10.3f}{v['recall']:>8.3f}{v['f1']:>8.3f}{v['support']:>9}"
+                f"{b['per_type'][t]['f1']:>10.3f}"
+            )
+        print(
+            f"  micro-F1 {s['micro_f1']:.3f}  macro-F1 {s['macro_f1']:.3f}   "
+            f"(keyword rules: micro {b['micro_f1']:.3f}, macro {b['macro_f1']:.3f})"
+        )
     return 0
 
 
 # -- Kafka commands -----------------------------------------------------------
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.worker import run_worker
+    from newsevents.streams.worker import run_worker
 
     return run_worker(settings, loglevel=args.loglevel)
 
 
 def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.broker import KAFKA_VERSION, BrokerError, ensure_kafka_jars, run_broker
+    from newsevents.streams.broker import KAFKA_VERSION, BrokerError, ensure_kafka_jars, run_broker
 
     version = args.kafka_version or KAFKA_VERSION
     try:
@@ -225,27 +245,37 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
             libs = ensure_kafka_jars(default_cache_dir(), version)
             print(f"Apache Kafka {version} jars ready in {libs}")
             return 0
-        return run_broker(data_dir=Path(args.data_dir) if args.data_dir else None, port=args.port,
-                          version=version, cache_dir=default_cache_dir())
+        return run_broker(
+            data_dir=Path(args.data_dir) if args.data_dir else None,
+            port=args.port,
+            version=version,
+            cache_dir=default_cache_dir(),
+        )
     except BrokerError as exc:
         raise CommandError(str(exc)) from None
 
 
 def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.produce import produce
+    from newsevents.streams.produce import produce
 
     return produce(settings, [Path(p) for p in args.paths], topic=args.topic, raw=args.raw, rate=args.rate)
 
 
 def cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.tail import tail
+    from newsevents.streams.tail import tail
 
-    return tail(settings, args.topics, as_json=args.json, from_beginning=args.from_beginning,
-                max_messages=args.max, idle_timeout=args.timeout)
+    return tail(
+        settings,
+        args.topics,
+        as_json=args.json,
+        from_beginning=args.from_beginning,
+        max_messages=args.max,
+        idle_timeout=args.timeout,
+    )
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.demo import SAMPLE_STREAM, run_demo
+    from newsevents.streams.demo import SAMPLE_STREAM, run_demo
 
     sample = Path(args.sample) if args.sample else SAMPLE_STREAM
     if not sample.is_file():
@@ -256,7 +286,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 # -- parser -------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="newsevents", description="Streaming news event classifier: Kafka in, tagged events out.",
+        prog="newsevents",
+        description="Streaming news event classifier: Kafka in, tagged events out.",
     )
     parser.add_argument("--version", action="version", version=f"newsevents {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -266,13 +297,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = add("classify", "Classify articles without Kafka (JSON Lines or text in, classified JSON Lines out).",
-            cmd_classify)
+    p = add(
+        "classify", "Classify articles without Kafka (JSON Lines or text in, classified JSON Lines out).", cmd_classify
+    )
     p.add_argument("file", nargs="?", help="input file (default: stdin); .txt/.html files are one article")
     p.add_argument("--model", help="model artifact folder (env NEWSEVENTS_MODEL; default: the installed model)")
-    p.add_argument("--format", choices=("auto", "lines", "text", "html"), default="auto",
-                   help="lines: one article per line (JSON object or text); text/html: the whole input is one "
-                        "article (default: by file extension, lines for stdin)")
+    p.add_argument(
+        "--format",
+        choices=("auto", "lines", "text", "html"),
+        default="auto",
+        help="lines: one article per line (JSON object or text); text/html: the whole input is one "
+        "article (default: by file extension, lines for stdin)",
+    )
     p.add_argument("--batch-size", type=int, default=256, help="articles classified per batch (default 256)")
 
     p = add("train", "Train a model from labelled JSON Lines and write an artifact and a report.", cmd_train)
@@ -286,8 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-refit", action="store_true", help="ship the split model instead of refitting on all data")
     p.add_argument("--datasets", help="folder of external validation datasets to score too")
 
-    p = add("evaluate", "Score a model on labelled JSON Lines and/or the external validation datasets.",
-            cmd_evaluate)
+    p = add("evaluate", "Score a model on labelled JSON Lines and/or the external validation datasets.", cmd_evaluate)
     p.add_argument("data", nargs="*", help="labelled .jsonl files or folders")
     p.add_argument("--model", help="model artifact folder (default: the installed model)")
     p.add_argument("--datasets", help="folder with the external datasets (default: ../shared/datasets if present)")
@@ -318,8 +353,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, help="articles per second (default: as fast as possible)")
 
     p = add("tail", "Print what arrives on output topics.", cmd_tail)
-    p.add_argument("topics", nargs="*", help="topics or short names: classified, deadletter, stats, events, "
-                   "or an event type (default: classified)")
+    p.add_argument(
+        "topics",
+        nargs="*",
+        help="topics or short names: classified, deadletter, stats, events, or an event type (default: classified)",
+    )
     p.add_argument("--broker", help="bootstrap servers")
     p.add_argument("--topic-prefix", help="topic prefix")
     p.add_argument("--json", action="store_true", help="print raw JSON lines instead of a pretty view")

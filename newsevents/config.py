@@ -6,12 +6,27 @@ flags override the environment. See docs/operations.md for the full table.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+
+def package_dir(name: str) -> Path:
+    """The folder of a sub-package (``newsevents.model`` -> ``.../model``) without importing it.
+
+    The sub-packages live in the repository's top-level folders and are mapped
+    under ``newsevents`` at install time, so their files are found through the
+    import system rather than relative to this file.
+    """
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"{name} is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 #: The default model shipped with the package (trained from training/data).
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model" / "default"
+DEFAULT_MODEL_DIR = package_dir("newsevents.model") / "default"
 
 
 class ConfigError(ValueError):
@@ -80,18 +95,18 @@ class Topics:
 class Settings:
     """All settings. Build with :meth:`from_env`; override with :meth:`with_overrides`."""
 
-    broker: str = "kafka://localhost:9092"          # NEWSEVENTS_BROKER
-    model_path: Path = DEFAULT_MODEL_DIR            # NEWSEVENTS_MODEL
-    topic_prefix: str = "news"                      # NEWSEVENTS_TOPIC_PREFIX
-    app_id: str = "newsevents"                      # NEWSEVENTS_APP_ID (consumer group)
-    partitions: int = 4                             # NEWSEVENTS_PARTITIONS
-    batch_size: int = 500                           # NEWSEVENTS_BATCH_SIZE
-    batch_timeout: float = 0.25                     # NEWSEVENTS_BATCH_TIMEOUT (seconds)
-    max_article_bytes: int = 1 << 20                # NEWSEVENTS_MAX_ARTICLE_BYTES
-    web_host: str = "127.0.0.1"                     # NEWSEVENTS_WEB_HOST
-    web_port: int = 6066                            # NEWSEVENTS_WEB_PORT
-    reload_interval: float = 5.0                    # NEWSEVENTS_RELOAD_INTERVAL (seconds)
-    stats_interval: float = 10.0                    # NEWSEVENTS_STATS_INTERVAL (seconds)
+    broker: str = "kafka://localhost:9092"  # NEWSEVENTS_BROKER
+    model_path: Path = DEFAULT_MODEL_DIR  # NEWSEVENTS_MODEL
+    topic_prefix: str = "news"  # NEWSEVENTS_TOPIC_PREFIX
+    app_id: str = "newsevents"  # NEWSEVENTS_APP_ID (consumer group)
+    partitions: int = 4  # NEWSEVENTS_PARTITIONS
+    batch_size: int = 500  # NEWSEVENTS_BATCH_SIZE
+    batch_timeout: float = 0.25  # NEWSEVENTS_BATCH_TIMEOUT (seconds)
+    max_article_bytes: int = 1 << 20  # NEWSEVENTS_MAX_ARTICLE_BYTES
+    web_host: str = "127.0.0.1"  # NEWSEVENTS_WEB_HOST
+    web_port: int = 6066  # NEWSEVENTS_WEB_PORT
+    reload_interval: float = 5.0  # NEWSEVENTS_RELOAD_INTERVAL (seconds)
+    stats_interval: float = 10.0  # NEWSEVENTS_STATS_INTERVAL (seconds)
     data_dir: Path = field(default_factory=lambda: default_cache_dir() / "worker")  # NEWSEVENTS_DATA_DIR
 
     @property
@@ -104,7 +119,7 @@ class Settings:
         return ",".join(part.split("://", 1)[-1] for part in self.broker.split(";") for part in part.split(","))
 
     @classmethod
-    def from_env(cls, env: dict | None = None) -> "Settings":
+    def from_env(cls, env: dict | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         defaults = cls()
         broker = env.get("NEWSEVENTS_BROKER") or defaults.broker
@@ -127,6 +142,6 @@ class Settings:
             data_dir=Path(env["NEWSEVENTS_DATA_DIR"]) if env.get("NEWSEVENTS_DATA_DIR") else defaults.data_dir,
         )
 
-    def with_overrides(self, **values) -> "Settings":
+    def with_overrides(self, **values) -> Settings:
         """A copy with the given settings replaced; None values are ignored."""
         return replace(self, **{k: v for k, v in values.items() if v is not None})

@@ -21,16 +21,16 @@ from dataclasses import dataclass, field
 
 import faust
 
-from model.artifact import ArtifactError, load_artifact
-from model.messages import encode, stats_message, utc_now
-from model.service import ArticleClassifier
 from newsevents.config import Settings
-from streams.dashboard import install_dashboard
-from streams.metrics import WorkerMetrics
-from streams.pipeline import RawRecord, process_batch
-from streams.reload import ModelWatcher
-from streams.stats import add_count, minute_of, summarise, timeline
-from streams.topics import ensure_topics_async
+from newsevents.model.artifact import ArtifactError, load_artifact
+from newsevents.model.messages import encode, stats_message, utc_now
+from newsevents.model.service import ArticleClassifier
+from newsevents.streams.dashboard import install_dashboard
+from newsevents.streams.metrics import CONTENT_TYPE, WorkerMetrics
+from newsevents.streams.pipeline import RawRecord, process_batch
+from newsevents.streams.reload import ModelWatcher
+from newsevents.streams.stats import add_count, minute_of, summarise, timeline
+from newsevents.streams.topics import ensure_topics_async
 
 log = logging.getLogger("newsevents.worker")
 
@@ -45,8 +45,7 @@ class WorkerState:
 
     def use(self, classifier: ArticleClassifier) -> None:
         self.classifier = classifier
-        self.metrics.model_name = classifier.model.name
-        self.metrics.model_version = classifier.version
+        self.metrics.serving(classifier.model.name, classifier.version)
 
 
 def increments_topic_name(settings: Settings) -> str:
@@ -85,8 +84,9 @@ def create_app(settings: Settings, classifier: ArticleClassifier) -> faust.App:
     )
 
     raw_topic = app.topic(topics.raw, key_serializer="raw", value_serializer="raw")
-    increments = app.topic(increments_topic_name(settings), key_type=str, value_serializer="json",
-                           partitions=settings.partitions)
+    increments = app.topic(
+        increments_topic_name(settings), key_type=str, value_serializer="json", partitions=settings.partitions
+    )
     counts = app.Table("event-counts", default=dict, partitions=settings.partitions, key_type=str)
     watcher = ModelWatcher(settings.model_path)
 
@@ -99,8 +99,11 @@ def create_app(settings: Settings, classifier: ArticleClassifier) -> faust.App:
         records = [
             RawRecord(
                 value=e.value if isinstance(e.value, (bytes, type(None))) else bytes(e.value),
-                key=e.key, topic=e.message.topic, partition=e.message.partition,
-                offset=e.message.offset, timestamp=e.message.timestamp,
+                key=e.key,
+                topic=e.message.topic,
+                partition=e.message.partition,
+                offset=e.message.offset,
+                timestamp=e.message.timestamp,
             )
             for e in events
         ]
@@ -108,16 +111,20 @@ def create_app(settings: Settings, classifier: ArticleClassifier) -> faust.App:
         # The model is CPU-bound: run it off the event loop so fetching and
         # heartbeats carry on meanwhile.
         started = time.perf_counter()
-        result = await asyncio.to_thread(
-            process_batch, records, current, topics, max_bytes=settings.max_article_bytes
-        )
+        result = await asyncio.to_thread(process_batch, records, current, topics, max_bytes=settings.max_article_bytes)
         classified_at = time.perf_counter()
         producer = app.producer
         pending = [await producer.send(o.topic, o.key, o.value, None, None, None) for o in result.outputs]
         minute = minute_of()
         pending += [
-            await producer.send(increments.get_topic_name(), event_type.encode(),
-                                json.dumps({"minute": minute, "n": n}).encode(), None, None, None)
+            await producer.send(
+                increments.get_topic_name(),
+                event_type.encode(),
+                json.dumps({"minute": minute, "n": n}).encode(),
+                None,
+                None,
+                None,
+            )
             for event_type, n in result.events.items()
         ]
         await asyncio.gather(*pending)  # offsets are acked only after this returns
@@ -125,11 +132,7 @@ def create_app(settings: Settings, classifier: ArticleClassifier) -> faust.App:
         m = state.metrics
         m.classify_seconds.observe(classified_at - started)
         m.publish_seconds.observe(time.perf_counter() - classified_at)
-        m.records_in += len(records)
-        m.classified += result.classified
-        m.deadlettered.update(result.deadlettered)
-        m.events.update(result.events)
-        m.batch_size.observe(len(records))
+        m.count_batch(len(records), result.classified, result.deadlettered, result.events)
         for r in records:
             if r.timestamp:
                 m.latency.observe(max(0.0, now - r.timestamp))
@@ -137,13 +140,14 @@ def create_app(settings: Settings, classifier: ArticleClassifier) -> faust.App:
     @app.agent(increments, name="count-events")
     async def count_events(stream):
         async for event_type, increment in stream.items():
-            counts[event_type] = add_count(counts[event_type], int(increment["minute"]), int(increment["n"]),
-                                           now_minute=minute_of())
+            counts[event_type] = add_count(
+                counts[event_type], int(increment["minute"]), int(increment["n"]), now_minute=minute_of()
+            )
 
     def current_stats() -> dict:
         now = minute_of()
         taxonomy = state.classifier.taxonomy
-        known = {k: v for k, v in counts.items()}
+        known = dict(counts.items())
         return {
             "types": {t: summarise(known.get(t), now_minute=now) for t in sorted(set(taxonomy) | set(known))},
             "timeline": {t: timeline(known.get(t), minutes=60, now_minute=now) for t in taxonomy},
@@ -156,7 +160,9 @@ def create_app(settings: Settings, classifier: ArticleClassifier) -> faust.App:
         # Each worker publishes the types whose table partitions it holds.
         now = minute_of()
         for event_type, value in list(counts.items()):
-            message = stats_message(event_type, summarise(value, now_minute=now), model_version=state.classifier.version)
+            message = stats_message(
+                event_type, summarise(value, now_minute=now), model_version=state.classifier.version
+            )
             await app.producer.send(topics.stats, event_type.encode(), encode(message), None, None, None)
 
     @app.timer(settings.reload_interval, name="reload-model")
@@ -166,7 +172,7 @@ def create_app(settings: Settings, classifier: ArticleClassifier) -> faust.App:
         try:
             loaded = await asyncio.to_thread(load_artifact, settings.model_path)
         except ArtifactError as exc:
-            state.metrics.model_reload_failures += 1
+            state.metrics.model_reload_failures.inc()
             log.error("refused new model artifact, still serving %s: %s", state.classifier.version, exc)
             return
         new = ArticleClassifier(loaded)
@@ -175,7 +181,7 @@ def create_app(settings: Settings, classifier: ArticleClassifier) -> faust.App:
             await ensure_topics_async(settings.bootstrap_servers, [topics.event(t) for t in added], settings.partitions)
         old = state.classifier.version
         state.use(new)
-        state.metrics.model_reloads += 1
+        state.metrics.model_reloads.inc()
         log.info("model reloaded: %s -> %s", old, new.version)
 
     @app.page("/stats")
@@ -184,16 +190,18 @@ def create_app(settings: Settings, classifier: ArticleClassifier) -> faust.App:
 
     @app.page("/health")
     async def health_view(web, request):
-        return web.json({
-            "status": "ok",
-            "model": {"name": state.classifier.model.name, "version": state.classifier.version},
-            "uptime_seconds": round(time.time() - state.started_at, 1),
-            "records_in": state.metrics.records_in,
-        })
+        return web.json(
+            {
+                "status": "ok",
+                "model": {"name": state.classifier.model.name, "version": state.classifier.version},
+                "uptime_seconds": round(time.time() - state.started_at, 1),
+                "records_in": int(state.metrics.value("newsevents_records_in_total")),
+            }
+        )
 
     @app.page("/metrics")
     async def metrics_view(web, request):
-        return web.text(state.metrics.render(), content_type="text/plain; version=0.0.4")
+        return web.bytes(state.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     install_dashboard(app, settings, current_stats)  # live page at / and /dashboard, fed over SSE
     return app

@@ -6,34 +6,35 @@ so a development broker needs only Java 17+ and Maven: no tarball, no Docker.
 :class:`LocalBroker` formats KRaft storage and runs ``kafka.Kafka`` as a child
 process, and :func:`run_broker` is the blocking entry point for the CLI.
 
-This module is stdlib-only on purpose (no Faust, no aiokafka): the readiness
-check speaks the Kafka wire protocol itself, so it works from sync code, from
-inside a running event loop, and before any client library is importable.
+Readiness is what a Kafka client sees: a metadata request through aiokafka
+that lists this broker.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import base64
 import errno
 import fcntl
 import hashlib
+import logging
 import os
 import re
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Mapping
-from contextlib import AbstractContextManager, nullcontext
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import IO, Any
+from typing import Any
 
 from newsevents.config import default_cache_dir
 
@@ -45,6 +46,7 @@ __all__ = [
     "default_data_dir",
     "ensure_kafka_jars",
     "free_port",
+    "port_is_free",
     "run_broker",
 ]
 
@@ -102,9 +104,7 @@ def _find_java() -> str:
 def _java_major(java: str) -> int:
     """Return the major release of the given ``java`` binary (8 for ``1.8``)."""
     try:
-        out = subprocess.run(
-            [java, "-version"], capture_output=True, text=True, timeout=30, check=False
-        )
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise BrokerError(f"could not run {java} -version: {exc}") from exc
     # The version banner goes to stderr; the quoted string is "17.0.15", "21" or "1.8.0_392".
@@ -153,12 +153,10 @@ def _pom_xml(version: str) -> str:
     """Return a pom whose runtime dependencies are exactly the broker's classpath."""
     log4j = _log4j_version(version)
     deps = [("org.apache.kafka", "kafka_2.13", version)] + [
-        ("org.apache.logging.log4j", artifact, log4j)
-        for artifact in ("log4j-api", "log4j-core", "log4j-slf4j-impl")
+        ("org.apache.logging.log4j", artifact, log4j) for artifact in ("log4j-api", "log4j-core", "log4j-slf4j-impl")
     ]
     dep_xml = "\n".join(
-        f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId>"
-        f"<version>{v}</version></dependency>"
+        f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>"
         for g, a, v in deps
     )
     return f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -237,15 +235,18 @@ def ensure_kafka_jars(cache_dir: Path, version: str = KAFKA_VERSION, *, quiet: b
             )
         started = time.monotonic()
         cmd = [
-            mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(home / "pom.xml"),
+            mvn,
+            "-q",
+            "-B",
+            "-Dstyle.color=never",
+            "-f",
+            str(home / "pom.xml"),
             "dependency:copy-dependencies",
             "-DincludeScope=runtime",
             f"-DoutputDirectory={staging}",
         ]
         try:
-            proc = subprocess.run(
-                cmd, cwd=home, capture_output=True, text=True, timeout=1800, check=False
-            )
+            proc = subprocess.run(cmd, cwd=home, capture_output=True, text=True, timeout=1800, check=False)
         except subprocess.TimeoutExpired as exc:
             raise BrokerError(f"Maven did not finish resolving Kafka {version} in 30 minutes") from exc
         if proc.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
@@ -279,7 +280,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _port_is_free(port: int) -> bool:
+def port_is_free(port: int) -> bool:
     """Tell whether a server could listen on 127.0.0.1:``port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         # Same flag the JVM sets, so sockets in TIME_WAIT do not count as busy
@@ -294,69 +295,37 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
-# --------------------------------------------------------------------------- wire protocol
+# --------------------------------------------------------------------------- readiness
 
 
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < size:
-        chunk = sock.recv(size - len(buf))
-        if not chunk:
-            raise ConnectionError("broker closed the connection")
-        buf += chunk
-    return bytes(buf)
+async def _describe_cluster(bootstrap: str, timeout: float) -> set[int]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout)
+        cluster = await asyncio.wait_for(admin.describe_cluster(), timeout)
+        return {int(broker["node_id"]) for broker in cluster["brokers"]}
+    finally:
+        await admin.close()
 
 
-def _request(sock: socket.socket, api_key: int, version: int, corr: int, body: bytes) -> bytes:
-    """Send one non-flexible request (header v1) and return the response body."""
-    client_id = b"newsevents-probe"
-    header = struct.pack(">hhih", api_key, version, corr, len(client_id)) + client_id
-    payload = header + body
-    sock.sendall(struct.pack(">i", len(payload)) + payload)
-    (size,) = struct.unpack(">i", _recv_exact(sock, 4))
-    data = _recv_exact(sock, size)
-    (got,) = struct.unpack_from(">i", data)
-    if got != corr:
-        raise ConnectionError(f"correlation id {got} != {corr}")
-    return data[4:]
+def _broker_ids(bootstrap: str, timeout: float) -> set[int]:
+    """The node ids a metadata request to ``bootstrap`` lists (a Kafka client's view of the cluster).
 
-
-def _probe_metadata(host: str, port: int, timeout: float) -> list[int]:
-    """Ask the broker for cluster metadata; return the ids of the brokers it lists.
-
-    ApiVersions v0 is answered by every broker, and picks a Metadata version
-    that is both supported and non-flexible (v4-v8), as a client would.
+    Runs the client on a loop of its own in a helper thread, so it works from
+    sync code and from inside a running event loop alike. The client's own
+    connection-error logging is muted meanwhile: a broker that is still
+    starting refuses connections, which is expected here.
     """
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.settimeout(timeout)
-        body = _request(sock, 18, 0, 1, b"")  # ApiVersions v0
-        error, count = struct.unpack_from(">hi", body)
-        if error:
-            raise ConnectionError(f"ApiVersions error code {error}")
-        ranges = {}
-        for i in range(count):
-            key, low, high = struct.unpack_from(">hhh", body, 6 + 6 * i)
-            ranges[key] = (low, high)
-        low, high = ranges.get(3, (0, -1))
-        usable = [v for v in range(4, 9) if low <= v <= high]
-        if not usable:
-            raise ConnectionError(f"no usable Metadata version in {low}..{high}")
-        version = max(usable)
-        # An empty (not null) topic list asks for brokers only; v4 adds the
-        # auto-create flag, v8 the two authorized-operations flags.
-        req = struct.pack(">i?", 0, False) + (struct.pack(">??", False, False) if version >= 8 else b"")
-        body = _request(sock, 3, version, 2, req)
-        offset = 4  # throttle_time_ms
-        (n_brokers,) = struct.unpack_from(">i", body, offset)
-        offset += 4
-        ids = []
-        for _ in range(n_brokers):
-            node_id, host_len = struct.unpack_from(">ih", body, offset)
-            offset += 6 + host_len + 4  # host bytes, port
-            (rack_len,) = struct.unpack_from(">h", body, offset)
-            offset += 2 + max(rack_len, 0)
-            ids.append(node_id)
-        return ids
+    client_log = logging.getLogger("aiokafka")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, _describe_cluster(bootstrap, timeout)).result()
+    finally:
+        client_log.setLevel(level)
 
 
 # --------------------------------------------------------------------------- broker
@@ -499,15 +468,19 @@ class LocalBroker:
             + "".join(f"{k}={v}\n" for k, v in props.items())
         )
         console = (
-            "appender.console.type = Console\n"
-            "appender.console.name = STDERR\n"
-            "appender.console.target = SYSTEM_ERR\n"
-            "appender.console.layout.type = PatternLayout\n"
-            "appender.console.layout.pattern = [kafka] %p %m%n\n"
-            "appender.console.filter.level.type = ThresholdFilter\n"
-            "appender.console.filter.level.level = WARN\n"
-            "rootLogger.appenderRef.console.ref = STDERR\n"
-        ) if self.console else ""
+            (
+                "appender.console.type = Console\n"
+                "appender.console.name = STDERR\n"
+                "appender.console.target = SYSTEM_ERR\n"
+                "appender.console.layout.type = PatternLayout\n"
+                "appender.console.layout.pattern = [kafka] %p %m%n\n"
+                "appender.console.filter.level.type = ThresholdFilter\n"
+                "appender.console.filter.level.level = WARN\n"
+                "rootLogger.appenderRef.console.ref = STDERR\n"
+            )
+            if self.console
+            else ""
+        )
         log4j = self.data_dir / "log4j2.properties"
         log4j.write_text(
             "# Written by newsevents (streams/broker.py) on every start.\n"
@@ -529,8 +502,7 @@ class LocalBroker:
             "logger.request.name = kafka.request.logger\n"
             "logger.request.level = WARN\n"
             "logger.state.name = state.change.logger\n"
-            "logger.state.level = WARN\n"
-            + console
+            "logger.state.level = WARN\n" + console
         )
         return server_props, log4j
 
@@ -544,7 +516,8 @@ class LocalBroker:
             # log4j's own shutdown hook races Kafka's and drops the shutdown log.
             "-Dlog4j2.shutdownHookEnabled=false",
             f"-Dkafka.logs.dir={self.logs_dir}",
-            "-cp", f"{libs}/*",
+            "-cp",
+            f"{libs}/*",
             main,
             *args,
         ]
@@ -554,12 +527,10 @@ class LocalBroker:
         """Format storage if needed and launch the broker (returns before it is ready)."""
         if self.running:
             raise BrokerError(f"broker already running (pid {self.pid})")
-        if not _port_is_free(self.port):
-            raise BrokerError(
-                f"port {self.port} is busy: is another broker running? use --port"
-            )
+        if not port_is_free(self.port):
+            raise BrokerError(f"port {self.port} is busy: is another broker running? use --port")
         controller_port = self.controller_port or free_port()
-        if controller_port == self.port or not _port_is_free(controller_port):
+        if controller_port == self.port or not port_is_free(controller_port):
             raise BrokerError(f"controller port {controller_port} is busy: pick another one")
         java = _require_java()
         libs = self.jars_dir or ensure_kafka_jars(default_cache_dir(), self.version)
@@ -576,10 +547,21 @@ class LocalBroker:
             # --ignore-formatted still makes a repeat harmless.
             fmt = subprocess.run(
                 self._java_cmd(
-                    java, libs, log4j, "kafka.tools.StorageTool",
-                    "format", "-t", cluster_id, "-c", str(server_props), "--ignore-formatted",
+                    java,
+                    libs,
+                    log4j,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(server_props),
+                    "--ignore-formatted",
                 ),
-                capture_output=True, text=True, timeout=120, check=False,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
             )
             if fmt.returncode != 0:
                 raise BrokerError(
@@ -588,10 +570,7 @@ class LocalBroker:
                 )
 
         # The child keeps its own copy of the log descriptor, so ours can close now.
-        target: AbstractContextManager[IO[bytes] | None] = (
-            nullcontext(None) if self.console else open(self.logs_dir / "console.log", "ab")
-        )
-        with target as out:
+        with nullcontext(None) if self.console else open(self.logs_dir / "console.log", "ab") as out:
             try:
                 self._proc = subprocess.Popen(
                     self._java_cmd(java, libs, log4j, "kafka.Kafka", str(server_props)),
@@ -617,6 +596,8 @@ class LocalBroker:
 
     def wait_ready(self, timeout: float = 60) -> float:
         """Block until a metadata request lists this broker; return seconds waited."""
+        from aiokafka.errors import KafkaError
+
         if self._proc is None:
             raise BrokerError("broker not started")
         started = time.monotonic()
@@ -627,15 +608,14 @@ class LocalBroker:
             if code is not None:
                 raise self.failure(f"Kafka broker exited with code {code} while starting")
             try:
-                if _NODE_ID in _probe_metadata("127.0.0.1", self.port, timeout=2.0):
+                if _NODE_ID in _broker_ids(self.bootstrap, timeout=2.0):
                     return time.monotonic() - started
                 last_error = None
-            except (OSError, ConnectionError, struct.error) as exc:
+            except (KafkaError, OSError, TimeoutError) as exc:
                 last_error = exc  # not listening yet, or still fenced
             if time.monotonic() >= deadline:
                 raise self.failure(
-                    f"Kafka broker at {self.bootstrap} not ready after {timeout:.0f} s "
-                    f"(last probe error: {last_error})"
+                    f"Kafka broker at {self.bootstrap} not ready after {timeout:.0f} s (last probe error: {last_error})"
                 )
             time.sleep(0.2)
 
@@ -728,8 +708,7 @@ def run_broker(
         while not stop_requested.wait(0.5):
             code = broker.poll()
             if code is not None:
-                print(f"error: {broker.failure(f'Kafka broker exited unexpectedly (code {code})')}",
-                      file=sys.stderr)
+                print(f"error: {broker.failure(f'Kafka broker exited unexpectedly (code {code})')}", file=sys.stderr)
                 return 1
         print("Stopping Kafka...", flush=True)
         code = broker.stop()

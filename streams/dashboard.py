@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import json
 import logging
 import time
@@ -33,16 +34,16 @@ from newsevents.config import Settings
 log = logging.getLogger("newsevents.dashboard")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-TIMELINE_MINUTES = 60           # the chart's window, as in the worker's /stats timeline
-RECENT_ARTICLES = 30            # what a page keeps; also the newest-kept per browser queue
-BACKFILL_PER_PARTITION = 20     # classified records re-read on start so the page is not empty
+TIMELINE_MINUTES = 60  # the chart's window, as in the worker's /stats timeline
+RECENT_ARTICLES = 30  # what a page keeps; also the newest-kept per browser queue
+BACKFILL_PER_PARTITION = 20  # classified records re-read on start so the page is not empty
 STATS_BACKFILL_PER_PARTITION = 50
-MAX_EVIDENCE = 3                # evidence sentences forwarded per event
+MAX_EVIDENCE = 3  # evidence sentences forwarded per event
 MAX_SENTENCE_CHARS = 400
-ARTICLE_RATE = 10.0             # articles per second per browser
-COUNTS_INTERVAL = 1.0           # seconds between count updates to a browser
-KEEPALIVE_INTERVAL = 15.0       # a browser reconnects when it hears nothing for a while
-IDLE_GRACE = 3.0                # keep the consumer through a page reload
+ARTICLE_RATE = 10.0  # articles per second per browser
+COUNTS_INTERVAL = 1.0  # seconds between count updates to a browser
+KEEPALIVE_INTERVAL = 15.0  # a browser reconnects when it hears nothing for a while
+IDLE_GRACE = 3.0  # keep the consumer through a page reload
 
 StatsSource = Callable[[], dict]
 
@@ -65,9 +66,12 @@ def article_card(message: dict) -> dict:
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             continue
         evidence = [_text(s, MAX_SENTENCE_CHARS) for s in (event.get("evidence") or [])[:MAX_EVIDENCE]]
-        events.append({"type": event["type"], "score": _score(event.get("score")),
-                       "evidence": [s for s in evidence if s]})
-    card = {key: _text(message.get(key)) for key in ("id", "title", "url", "source", "published_at", "processed_at")}
+        events.append(
+            {"type": event["type"], "score": _score(event.get("score")), "evidence": [s for s in evidence if s]}
+        )
+    card: dict[str, Any] = {
+        key: _text(message.get(key)) for key in ("id", "title", "url", "source", "published_at", "processed_at")
+    }
     card["events"] = events
     if message.get("reason"):
         card["reason"] = _text(message["reason"], 100)
@@ -107,14 +111,14 @@ class EventCounts:
     def __init__(self, minutes: int = TIMELINE_MINUTES) -> None:
         self.minutes = minutes
         self.types: list[str] = []
-        self.articles = 0            # classified records in the topic (seeded from offsets)
-        self.deadletters = 0         # dead letters in the topic (seeded from offsets)
-        self.version = 0             # bumps on every change, so idle browsers get no updates
+        self.articles = 0  # classified records in the topic (seeded from offsets)
+        self.deadletters = 0  # dead letters in the topic (seeded from offsets)
+        self.version = 0  # bumps on every change, so idle browsers get no updates
         self.rate = RateMeter()
-        self._buckets: dict[str, dict[int, int]] = {}    # type -> minute -> count
-        self._base: dict[str, tuple[int, int]] = {}     # type -> (last_24h, total) at _base_at
+        self._buckets: dict[str, dict[int, int]] = {}  # type -> minute -> count
+        self._base: dict[str, tuple[int, int]] = {}  # type -> (last_24h, total) at _base_at
         self._base_at: dict[str, float] = {}
-        self._since: dict[str, int] = {}                # type -> counted since the base
+        self._since: dict[str, int] = {}  # type -> counted since the base
 
     def _know(self, event_type: str) -> None:
         if event_type not in self._buckets:
@@ -179,10 +183,20 @@ class EventCounts:
             since = self._since.get(event_type, 0)
             last_hour = sum(series)
             timeline[event_type] = series
-            totals[event_type] = {"last_hour": last_hour, "last_24h": max(last_24h + since, last_hour),
-                                  "total": max(total + since, last_hour)}
-        return {"minute": now_minute, "types": list(self.types), "timeline": timeline, "totals": totals,
-                "articles": self.articles, "deadletters": self.deadletters, "rate": self.rate.rate(now)}
+            totals[event_type] = {
+                "last_hour": last_hour,
+                "last_24h": max(last_24h + since, last_hour),
+                "total": max(total + since, last_hour),
+            }
+        return {
+            "minute": now_minute,
+            "types": list(self.types),
+            "timeline": timeline,
+            "totals": totals,
+            "articles": self.articles,
+            "deadletters": self.deadletters,
+            "rate": self.rate.rate(now),
+        }
 
 
 class ClientOutbox:
@@ -193,12 +207,18 @@ class ClientOutbox:
     under a flood a page sees a steady sample of the newest articles.
     """
 
-    def __init__(self, *, rate: float = ARTICLE_RATE, burst: int | None = None, keep: int = RECENT_ARTICLES,
-                 now: float | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        rate: float = ARTICLE_RATE,
+        burst: int | None = None,
+        keep: int = RECENT_ARTICLES,
+        now: float | None = None,
+    ) -> None:
         self.rate = rate
         self.burst = float(burst if burst is not None else max(1, int(rate)))
         self.pending: deque[dict] = deque(maxlen=keep)
-        self.skipped = 0                       # articles never forwarded to this browser
+        self.skipped = 0  # articles never forwarded to this browser
         self.wake = asyncio.Event()
         self._tokens = self.burst
         self._refilled = time.monotonic() if now is None else now
@@ -235,14 +255,22 @@ class FeedState:
         topics = settings.topics
         self.kinds = {topics.classified: "classified", topics.stats: "stats", topics.deadletter: "deadletter"}
         self.counts = EventCounts()
-        self.recent: list[dict] = []              # newest last, by processed_at
+        self.recent: list[dict] = []  # newest last, by processed_at
         self.clients: set[ClientOutbox] = set()
-        self.live_from: dict[tuple[str, int], int] = {}   # offsets below these were counted by the seed
-        self.backfilling: set[tuple[str, int]] = set()    # classified partitions still being re-read
+        self.live_from: dict[tuple[str, int], int] = {}  # offsets below these were counted by the seed
+        self.backfilling: set[tuple[str, int]] = set()  # classified partitions still being re-read
         self.seeded = False
 
-    def start(self, stats: dict | None, *, live_from: dict[tuple[str, int], int], articles: int,
-              deadletters: int, now: float, backfill: Iterable[tuple[str, int]] = ()) -> None:
+    def start(
+        self,
+        stats: dict | None,
+        *,
+        live_from: dict[tuple[str, int], int],
+        articles: int,
+        deadletters: int,
+        now: float,
+        backfill: Iterable[tuple[str, int]] = (),
+    ) -> None:
         """Reset to a fresh seed: worker stats plus topic sizes at ``live_from``.
 
         ``backfill`` names the partitions re-read from below ``live_from``.
@@ -256,8 +284,16 @@ class FeedState:
         self.recent = []
         self.seeded = True
 
-    def handle_record(self, topic: str, partition: int, offset: int, timestamp_ms: int | None,
-                      value: bytes | None, *, now: float | None = None) -> None:
+    def handle_record(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        timestamp_ms: int | None,
+        value: bytes | None,
+        *,
+        now: float | None = None,
+    ) -> None:
         now = time.time() if now is None else now
         kind = self.kinds.get(topic)
         live = offset >= self.live_from.get((topic, partition), 0)
@@ -304,8 +340,14 @@ class FeedState:
 class DashboardFeed:
     """The Kafka tail behind the SSE stream; runs only while browsers are connected."""
 
-    def __init__(self, settings: Settings, *, stats: StatsSource | None = None,
-                 rate: float = ARTICLE_RATE, idle_grace: float = IDLE_GRACE) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        stats: StatsSource | None = None,
+        rate: float = ARTICLE_RATE,
+        idle_grace: float = IDLE_GRACE,
+    ) -> None:
         self.settings = settings
         self.state = FeedState(settings)
         self.status = "idle"
@@ -363,8 +405,11 @@ class DashboardFeed:
 
     def hello(self) -> dict:
         """First message of a stream: what a page needs before live updates."""
-        return {"status": self.status, "recent": list(self.state.recent),
-                "counts": self.state.snapshot() if self.state.seeded else None}
+        return {
+            "status": self.status,
+            "recent": list(self.state.recent),
+            "counts": self.state.snapshot() if self.state.seeded else None,
+        }
 
     async def _run(self, after: asyncio.Task | None = None) -> None:
         if after is not None:
@@ -392,10 +437,16 @@ class DashboardFeed:
         topics = self.settings.topics
         # Subscribing without a group makes aiokafka assign every partition of
         # these topics to us at start (and follow new ones), with no group to join.
-        consumer = AIOKafkaConsumer(topics.classified, topics.stats, topics.deadletter,
-                                    bootstrap_servers=self.settings.bootstrap_servers, group_id=None,
-                                    enable_auto_commit=False, auto_offset_reset="latest",
-                                    client_id=f"{self.settings.app_id}-dashboard")
+        consumer = AIOKafkaConsumer(
+            topics.classified,
+            topics.stats,
+            topics.deadletter,
+            bootstrap_servers=self.settings.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+            client_id=f"{self.settings.app_id}-dashboard",
+        )
         try:
             await consumer.start()  # inside the try: a failed start still has connections to close
             tps = sorted(consumer.assignment())
@@ -405,15 +456,26 @@ class DashboardFeed:
             # about what lies below them, and we count only what comes after.
             now = time.time()
             stats = self._seed_stats()
-            size = {kind: sum(end[tp] - begin[tp] for tp in tps if tp.topic == topic)
-                    for kind, topic in (("classified", topics.classified), ("deadletter", topics.deadletter))}
-            back = {topics.classified: BACKFILL_PER_PARTITION, topics.stats: STATS_BACKFILL_PER_PARTITION,
-                    topics.deadletter: 0}
+            size = {
+                kind: sum(end[tp] - begin[tp] for tp in tps if tp.topic == topic)
+                for kind, topic in (("classified", topics.classified), ("deadletter", topics.deadletter))
+            }
+            back = {
+                topics.classified: BACKFILL_PER_PARTITION,
+                topics.stats: STATS_BACKFILL_PER_PARTITION,
+                topics.deadletter: 0,
+            }
             seek = {tp: max(begin[tp], end[tp] - back[tp.topic]) for tp in tps}
-            self.state.start(stats, live_from={(tp.topic, tp.partition): end[tp] for tp in tps},
-                             articles=size["classified"], deadletters=size["deadletter"], now=now,
-                             backfill=[(tp.topic, tp.partition) for tp in tps
-                                       if tp.topic == topics.classified and seek[tp] < end[tp]])
+            self.state.start(
+                stats,
+                live_from={(tp.topic, tp.partition): end[tp] for tp in tps},
+                articles=size["classified"],
+                deadletters=size["deadletter"],
+                now=now,
+                backfill=[
+                    (tp.topic, tp.partition) for tp in tps if tp.topic == topics.classified and seek[tp] < end[tp]
+                ],
+            )
             for tp, offset in seek.items():
                 consumer.seek(tp, offset)
             self.status = "live"
@@ -422,8 +484,7 @@ class DashboardFeed:
                 batch = await consumer.getmany(timeout_ms=1000, max_records=1000)
                 for tp, records in batch.items():
                     for record in records:
-                        self.state.handle_record(tp.topic, tp.partition, record.offset, record.timestamp,
-                                                 record.value)
+                        self.state.handle_record(tp.topic, tp.partition, record.offset, record.timestamp, record.value)
         finally:
             try:
                 await consumer.stop()
@@ -447,8 +508,7 @@ def _gone(request: web.Request) -> bool:
     return transport is None or transport.is_closing()
 
 
-async def _pump(feed: DashboardFeed, client: ClientOutbox, request: web.Request,
-                response: web.StreamResponse) -> None:
+async def _pump(feed: DashboardFeed, client: ClientOutbox, request: web.Request, response: web.StreamResponse) -> None:
     """Write articles (paced by the outbox) and count updates until the browser leaves."""
     sent_counts: tuple = ()
     next_counts = 0.0
@@ -462,8 +522,7 @@ async def _pump(feed: DashboardFeed, client: ClientOutbox, request: web.Request,
             key = (feed.state.counts.version, int(wall // 60), feed.status, client.skipped)
             if key != sent_counts and feed.state.seeded:
                 sent_counts = key
-                chunk += _sse("counts", {**feed.state.snapshot(wall), "status": feed.status,
-                                         "skipped": client.skipped})
+                chunk += _sse("counts", {**feed.state.snapshot(wall), "status": feed.status, "skipped": client.skipped})
             elif now - last_write >= KEEPALIVE_INTERVAL:
                 chunk += _sse("ping", {"status": feed.status})
         if chunk:
@@ -475,10 +534,8 @@ async def _pump(feed: DashboardFeed, client: ClientOutbox, request: web.Request,
         if delay is not None:
             await asyncio.sleep(min(wait, max(delay, 0.01)))
         else:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(client.wake.wait(), timeout=wait)
-            except TimeoutError:
-                pass
 
 
 def install_dashboard(app: Any, settings: Settings, stats: StatsSource) -> DashboardFeed:
@@ -496,8 +553,9 @@ def install_dashboard(app: Any, settings: Settings, stats: StatsSource) -> Dashb
         return web.FileResponse(STATIC_DIR / "dashboard.html", headers={"Cache-Control": "no-cache"})
 
     async def events(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                                               "X-Accel-Buffering": "no"})
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        )
         await response.prepare(request)
         client = feed.subscribe()
         try:
@@ -510,8 +568,7 @@ def install_dashboard(app: Any, settings: Settings, stats: StatsSource) -> Dashb
         return response
 
     async def feed_status(request: web.Request) -> web.Response:
-        return web.json_response({"running": feed.running, "status": feed.status,
-                                  "clients": len(feed.state.clients)})
+        return web.json_response({"running": feed.running, "status": feed.status, "clients": len(feed.state.clients)})
 
     async def on_shutdown(_: web.Application) -> None:
         await feed.close()

@@ -16,10 +16,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from newsevents.config import Settings, default_cache_dir
-from streams.processes import stop_gracefully, wait_for_http
+from newsevents.config import Settings, default_cache_dir, package_dir
+from newsevents.streams.processes import stop_gracefully, wait_for_http
 
-SAMPLE_STREAM = Path(__file__).resolve().parent.parent / "samples" / "stream.jsonl"
+SAMPLE_STREAM = package_dir("newsevents.samples") / "stream.jsonl"
 
 
 def _reachable(bootstrap: str) -> bool:
@@ -35,12 +35,17 @@ async def _replay_and_print(settings: Settings, sample: Path, rate: float, durat
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
     from rich.console import Console
 
-    from streams.tail import print_message
+    from newsevents.streams.tail import print_message
 
     console = Console(highlight=False)
     topics = settings.topics
-    consumer = AIOKafkaConsumer(topics.classified, topics.deadletter, bootstrap_servers=settings.bootstrap_servers,
-                                group_id=None, auto_offset_reset="latest")
+    consumer = AIOKafkaConsumer(
+        topics.classified,
+        topics.deadletter,
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="latest",
+    )
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
     await consumer.start()
     await producer.start()
@@ -76,10 +81,11 @@ async def _replay_and_print(settings: Settings, sample: Path, rate: float, durat
         await consumer.stop()
 
 
-def run_demo(settings: Settings, *, sample: Path = SAMPLE_STREAM, rate: float = 2.0,
-             duration: float | None = None) -> int:
+def run_demo(
+    settings: Settings, *, sample: Path = SAMPLE_STREAM, rate: float = 2.0, duration: float | None = None
+) -> int:
     """Run the demo until Ctrl-C (or ``duration`` seconds); returns the exit code."""
-    from streams.broker import LocalBroker, ensure_kafka_jars, free_port
+    from newsevents.streams.broker import LocalBroker, ensure_kafka_jars, free_port, port_is_free
 
     broker = worker = None
     work = default_cache_dir() / "demo"
@@ -91,25 +97,42 @@ def run_demo(settings: Settings, *, sample: Path = SAMPLE_STREAM, rate: float = 
             print(f"demo: using the Kafka broker at {settings.bootstrap_servers}", flush=True)
         else:
             port = int(settings.bootstrap_servers.rpartition(":")[2] or 9092)
-            broker = LocalBroker(work / "broker", port=port if _port_free(port) else free_port(),
-                                 jars_dir=ensure_kafka_jars(default_cache_dir()))
+            broker = LocalBroker(
+                work / "broker",
+                port=port if port_is_free(port) else free_port(),
+                jars_dir=ensure_kafka_jars(default_cache_dir()),
+            )
             print("demo: starting a local Apache Kafka broker...", flush=True)
             broker.start()
             broker.wait_ready(timeout=120)
             settings = settings.with_overrides(broker=f"kafka://{broker.bootstrap}")
             print(f"demo: Kafka ready at {broker.bootstrap}", flush=True)
-        env = {**os.environ, "NEWSEVENTS_BROKER": settings.broker, "NEWSEVENTS_MODEL": str(settings.model_path),
-               "NEWSEVENTS_TOPIC_PREFIX": settings.topic_prefix, "NEWSEVENTS_WEB_PORT": str(settings.web_port),
-               "NEWSEVENTS_WEB_HOST": settings.web_host, "NEWSEVENTS_DATA_DIR": str(work / "worker")}
+        env = {
+            **os.environ,
+            "NEWSEVENTS_BROKER": settings.broker,
+            "NEWSEVENTS_MODEL": str(settings.model_path),
+            "NEWSEVENTS_TOPIC_PREFIX": settings.topic_prefix,
+            "NEWSEVENTS_WEB_PORT": str(settings.web_port),
+            "NEWSEVENTS_WEB_HOST": settings.web_host,
+            "NEWSEVENTS_DATA_DIR": str(work / "worker"),
+        }
         log_path = work / "worker.log"
         with open(log_path, "wb") as log:
-            worker = subprocess.Popen([sys.executable, "-m", "newsevents.cli", "worker", "-l", "warn"],
-                                      env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "newsevents.cli", "worker", "-l", "warn"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         url = f"http://{settings.web_host}:{settings.web_port}"
         print("demo: starting the worker...", flush=True)
         wait_for_http(url + "/health", worker)
-        print(f"\n  Live dashboard: {url}/\n  Worker log:     {log_path}\n  Stats: {url}/stats   "
-              f"Metrics: {url}/metrics\n", flush=True)
+        print(
+            f"\n  Live dashboard: {url}/\n  Worker log:     {log_path}\n  Stats: {url}/stats   "
+            f"Metrics: {url}/metrics\n",
+            flush=True,
+        )
         asyncio.run(_replay_and_print(settings, sample, rate, duration))
         return 0
     except KeyboardInterrupt:
@@ -130,12 +153,3 @@ def run_demo(settings: Settings, *, sample: Path = SAMPLE_STREAM, rate: float = 
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False

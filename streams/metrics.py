@@ -1,100 +1,104 @@
-"""Worker metrics, rendered as Prometheus text exposition format.
+"""Worker metrics for ``/metrics``, kept by the official Prometheus client.
 
-Counters and histograms live in memory in each worker; Prometheus sums them
+Each worker has its own registry (so several apps can live in one process, as
+in tests). Besides our own counters and histograms it carries the standard
+process and platform collectors (resident memory, CPU seconds, open files,
+start time) that Prometheus dashboards expect. Prometheus sums the counters
 across workers.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections import Counter
+from collections.abc import Mapping
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
+
+# The ``*_created`` series double every counter's output and no dashboard of ours reads them.
+disable_created_metrics()
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
 STAGE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
-
-class Histogram:
-    """Cumulative-bucket histogram (Prometheus semantics)."""
-
-    def __init__(self, buckets: tuple[float, ...]) -> None:
-        self.buckets = buckets
-        self.counts = [0] * (len(buckets) + 1)  # last slot: +Inf
-        self.sum = 0.0
-        self.count = 0
-
-    def observe(self, value: float, n: int = 1) -> None:
-        self.counts[bisect.bisect_left(self.buckets, value)] += n
-        self.sum += value * n
-        self.count += n
-
-    def render(self, name: str) -> list[str]:
-        lines, cumulative = [], 0
-        for bound, n in zip(self.buckets, self.counts):
-            cumulative += n
-            lines.append(f'{name}_bucket{{le="{bound:g}"}} {cumulative}')
-        lines.append(f'{name}_bucket{{le="+Inf"}} {self.count}')
-        lines.append(f"{name}_sum {self.sum:.6f}")
-        lines.append(f"{name}_count {self.count}")
-        return lines
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+#: The ``Content-Type`` of :meth:`WorkerMetrics.render`.
+CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 class WorkerMetrics:
-    """Everything /metrics reports."""
+    """Everything ``/metrics`` reports, in one registry."""
 
     def __init__(self) -> None:
-        self.records_in = 0
-        self.classified = 0
-        self.deadlettered: Counter = Counter()
-        self.events: Counter = Counter()
-        self.latency = Histogram(LATENCY_BUCKETS)
-        self.batch_size = Histogram(BATCH_BUCKETS)
-        self.classify_seconds = Histogram(STAGE_BUCKETS)
-        self.publish_seconds = Histogram(STAGE_BUCKETS)
-        self.model_reloads = 0
-        self.model_reload_failures = 0
-        self.model_name = ""
-        self.model_version = ""
+        self.registry = registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        self.records_in = Counter("newsevents_records_in", "Raw records consumed.", registry=registry)
+        self.classified = Counter("newsevents_classified", "Articles classified and published.", registry=registry)
+        self.deadlettered = Counter(
+            "newsevents_deadlettered",
+            "Records sent to the dead-letter topic, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.events = Counter("newsevents_events", "Event tags published, by type.", ["type"], registry=registry)
+        self.latency = Histogram(
+            "newsevents_end_to_end_latency_seconds",
+            "From the record's Kafka timestamp to outputs acknowledged.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.batch_size = Histogram(
+            "newsevents_batch_size", "Records per model batch.", buckets=BATCH_BUCKETS, registry=registry
+        )
+        self.classify_seconds = Histogram(
+            "newsevents_batch_classify_seconds",
+            "Time to parse, clean and classify one batch.",
+            buckets=STAGE_BUCKETS,
+            registry=registry,
+        )
+        self.publish_seconds = Histogram(
+            "newsevents_batch_publish_seconds",
+            "Time from the first send of a batch to the last ack.",
+            buckets=STAGE_BUCKETS,
+            registry=registry,
+        )
+        self.model_reloads = Counter("newsevents_model_reloads", "Models hot-reloaded successfully.", registry=registry)
+        self.model_reload_failures = Counter(
+            "newsevents_model_reload_failures",
+            "New artifacts refused (the old model kept serving).",
+            registry=registry,
+        )
+        self.model = Info("newsevents_model", "The model serving now.", registry=registry)
 
-    def render(self) -> str:
-        lines = [
-            "# HELP newsevents_records_in_total Raw records consumed.",
-            "# TYPE newsevents_records_in_total counter",
-            f"newsevents_records_in_total {self.records_in}",
-            "# HELP newsevents_classified_total Articles classified and published.",
-            "# TYPE newsevents_classified_total counter",
-            f"newsevents_classified_total {self.classified}",
-            "# HELP newsevents_deadlettered_total Records sent to the dead-letter topic, by reason.",
-            "# TYPE newsevents_deadlettered_total counter",
-        ]
-        lines += [f'newsevents_deadlettered_total{{reason="{_escape(r)}"}} {n}' for r, n in sorted(self.deadlettered.items())]
-        lines += ["# HELP newsevents_events_total Event tags published, by type.",
-                  "# TYPE newsevents_events_total counter"]
-        lines += [f'newsevents_events_total{{type="{_escape(t)}"}} {n}' for t, n in sorted(self.events.items())]
-        lines += ["# HELP newsevents_end_to_end_latency_seconds From the record's Kafka timestamp to outputs acknowledged.",
-                  "# TYPE newsevents_end_to_end_latency_seconds histogram"]
-        lines += self.latency.render("newsevents_end_to_end_latency_seconds")
-        lines += ["# HELP newsevents_batch_size Records per model batch.", "# TYPE newsevents_batch_size histogram"]
-        lines += self.batch_size.render("newsevents_batch_size")
-        lines += ["# HELP newsevents_batch_classify_seconds Time to parse, clean and classify one batch.",
-                  "# TYPE newsevents_batch_classify_seconds histogram"]
-        lines += self.classify_seconds.render("newsevents_batch_classify_seconds")
-        lines += ["# HELP newsevents_batch_publish_seconds Time from the first send of a batch to the last ack.",
-                  "# TYPE newsevents_batch_publish_seconds histogram"]
-        lines += self.publish_seconds.render("newsevents_batch_publish_seconds")
-        lines += [
-            "# HELP newsevents_model_reloads_total Models hot-reloaded successfully.",
-            "# TYPE newsevents_model_reloads_total counter",
-            f"newsevents_model_reloads_total {self.model_reloads}",
-            "# HELP newsevents_model_reload_failures_total New artifacts refused (the old model kept serving).",
-            "# TYPE newsevents_model_reload_failures_total counter",
-            f"newsevents_model_reload_failures_total {self.model_reload_failures}",
-            "# HELP newsevents_model_info The model serving now.",
-            "# TYPE newsevents_model_info gauge",
-            f'newsevents_model_info{{name="{_escape(self.model_name)}",version="{_escape(self.model_version)}"}} 1',
-        ]
-        return "\n".join(lines) + "\n"
+    def count_batch(
+        self, records: int, classified: int, deadlettered: Mapping[str, int], events: Mapping[str, int]
+    ) -> None:
+        """Add one batch's outcome."""
+        self.records_in.inc(records)
+        self.classified.inc(classified)
+        for reason, n in deadlettered.items():
+            self.deadlettered.labels(reason).inc(n)
+        for event_type, n in events.items():
+            self.events.labels(event_type).inc(n)
+        self.batch_size.observe(records)
+
+    def serving(self, name: str, version: str) -> None:
+        """Record the model now serving."""
+        self.model.info({"name": name, "version": version})
+
+    def value(self, name: str, labels: Mapping[str, str] | None = None) -> float:
+        """The current value of one sample (0 when it has not been set yet)."""
+        return self.registry.get_sample_value(name, dict(labels or {})) or 0.0
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)

@@ -13,10 +13,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from model.article import Article, ArticleError, parse_article
-from model.messages import deadletter_message, encode
-from model.service import ArticleClassifier
 from newsevents.config import Topics
+from newsevents.model.article import Article, ArticleError, parse_article
+from newsevents.model.messages import deadletter_message, encode
+from newsevents.model.service import ArticleClassifier
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +47,19 @@ class BatchResult:
     outputs: list[Output] = field(default_factory=list)
     classified: int = 0
     deadlettered: Counter = field(default_factory=Counter)  # reason code -> count
-    events: Counter = field(default_factory=Counter)        # event type -> count
+    events: Counter = field(default_factory=Counter)  # event type -> count
     model_version: str = ""
 
 
 def _deadletter(topics: Topics, record: RawRecord, code: str, detail: str, article_id: str | None) -> Output:
     value = deadletter_message(
-        record.value if record.value is not None else b"", error=code, detail=detail,
-        topic=record.topic, partition=record.partition, offset=record.offset, article_id=article_id,
+        record.value if record.value is not None else b"",
+        error=code,
+        detail=detail,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        article_id=article_id,
     )
     key = article_id.encode() if article_id else record.key
     return Output(topics.deadletter, key, encode(value))
@@ -77,13 +82,15 @@ def process_batch(
     result = BatchResult(model_version=classifier.version)
     parsed: list[tuple[RawRecord, Article]] = []
     for record in records:
-        key = record.key.decode("utf-8", "replace") if record.key else None
+        record_id = record.key.decode("utf-8", "replace") if record.key else None
         if record.value is None:
-            result.outputs.append(_deadletter(topics, record, "no_text", "the record has no value (tombstone)", key))
+            result.outputs.append(
+                _deadletter(topics, record, "no_text", "the record has no value (tombstone)", record_id)
+            )
             result.deadlettered["no_text"] += 1
             continue
         try:
-            parsed.append((record, parse_article(record.value, max_bytes=max_bytes, fallback_id=key)))
+            parsed.append((record, parse_article(record.value, max_bytes=max_bytes, fallback_id=record_id)))
         except ArticleError as exc:
             result.outputs.append(_deadletter(topics, record, exc.code, exc.detail, exc.article_id))
             result.deadlettered[exc.code] += 1
@@ -100,11 +107,12 @@ def process_batch(
             except Exception:
                 messages.append(None)
 
-    for (record, article), message in zip(parsed, messages):
+    for (record, article), message in zip(parsed, messages, strict=True):
         key = article.id.encode()
         if message is None:
-            result.outputs.append(_deadletter(topics, record, "classification_error",
-                                              "the classifier failed on this article", article.id))
+            result.outputs.append(
+                _deadletter(topics, record, "classification_error", "the classifier failed on this article", article.id)
+            )
             result.deadlettered["classification_error"] += 1
             continue
         value = encode(message)

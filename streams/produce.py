@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsevents.config import Settings
-from streams.topics import quiet_client_logs
+from newsevents.streams.topics import quiet_client_logs
 
 _LINE_SUFFIXES = {".jsonl", ".ndjson"}
 _TEXT_SUFFIXES = {".txt", ".md", ".text"}
@@ -54,7 +54,9 @@ def _key_of(obj: dict) -> bytes | None:
     return str(value).encode() if isinstance(value, (str, int)) and str(value) else None
 
 
-def _from_lines(lines: Iterator[bytes], where: str, raw: bool, limit: int, summary: ProduceSummary) -> Iterator[Outgoing]:
+def _from_lines(
+    lines: Iterator[bytes], where: str, raw: bool, limit: int, summary: ProduceSummary
+) -> Iterator[Outgoing]:
     for number, line in enumerate(lines, 1):
         line = line.rstrip(b"\r\n")
         here = f"{where}:{number}"
@@ -139,17 +141,27 @@ def expand_inputs(paths: list[Path]) -> list[Path | None]:
     return inputs
 
 
-async def _send_all(settings: Settings, topic: str, inputs: list[Path | None], raw: bool,
-                    rate: float | None, summary: ProduceSummary, progress) -> None:
+async def _send_all(
+    settings: Settings,
+    topic: str,
+    inputs: list[Path | None],
+    raw: bool,
+    rate: float | None,
+    summary: ProduceSummary,
+    progress,
+) -> None:
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaConnectionError
 
-    from streams.topics import ensure_topics_async
+    from newsevents.streams.topics import ensure_topics_async
 
     if topic == settings.topics.raw:
         await ensure_topics_async(settings.bootstrap_servers, [topic], settings.partitions)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5,
-                                max_request_size=max(settings.max_article_bytes * 2, 1 << 20))
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        linger_ms=5,
+        max_request_size=max(settings.max_article_bytes * 2, 1 << 20),
+    )
     try:
         await producer.start()
     except KafkaConnectionError:
@@ -175,13 +187,14 @@ async def _send_all(settings: Settings, topic: str, inputs: list[Path | None], r
         await producer.stop()
 
 
-def produce(settings: Settings, paths: list[Path], *, topic: str | None = None, raw: bool = False,
-            rate: float | None = None) -> int:
+def produce(
+    settings: Settings, paths: list[Path], *, topic: str | None = None, raw: bool = False, rate: float | None = None
+) -> int:
     """Send, print a summary on stderr; exit 0 when everything was sent, 1 when some input was refused."""
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from streams.topics import KafkaUnavailable
+    from newsevents.streams.topics import KafkaUnavailable
 
     console = Console(stderr=True, soft_wrap=True)
     quiet_client_logs()
@@ -191,23 +204,35 @@ def produce(settings: Settings, paths: list[Path], *, topic: str | None = None, 
         console.print(f"newsevents: error: {missing[0]}: no such file or folder", highlight=False)
         return 2
     summary = ProduceSummary()
-    with Progress(SpinnerColumn(), TextColumn("sending to {task.fields[topic]}: {task.completed} articles"),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("sending to {task.fields[topic]}: {task.completed} articles"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("send", total=None, topic=topic)
         try:
-            asyncio.run(_send_all(settings, topic, expand_inputs(paths), raw, rate, summary,
-                                  lambda n: bar.update(task, completed=n)))
+            asyncio.run(
+                _send_all(
+                    settings, topic, expand_inputs(paths), raw, rate, summary, lambda n: bar.update(task, completed=n)
+                )
+            )
         except KafkaUnavailable as exc:
             console.print(f"newsevents: error: {exc}", highlight=False)
             return 1
         except Exception as exc:  # connection lost mid-way, broker refused a message, ...
-            console.print(f"newsevents: error: sending failed after {summary.sent} articles: "
-                          f"{exc.__class__.__name__}: {exc}", highlight=False)
+            console.print(
+                f"newsevents: error: sending failed after {summary.sent} articles: {exc.__class__.__name__}: {exc}",
+                highlight=False,
+            )
             return 1
     refused = sum(summary.refused.values())
-    console.print(f"sent {summary.sent} article(s) to {topic}; refused {refused}"
-                  + (": " + ", ".join(f"{n} {r}" for r, n in summary.refused.items()) if refused else ""),
-                  highlight=False)
+    console.print(
+        f"sent {summary.sent} article(s) to {topic}; refused {refused}"
+        + (": " + ", ".join(f"{n} {r}" for r, n in summary.refused.items()) if refused else ""),
+        highlight=False,
+    )
     for example in summary.examples:
         console.print(f"  refused {example}", highlight=False)
     return 1 if refused else 0

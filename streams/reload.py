@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from model.artifact import MANIFEST_FILE, MODEL_FILE
+from newsevents.model.artifact import MANIFEST_FILE, MODEL_FILE
 
 
 class ModelWatcher:
@@ -24,7 +24,7 @@ class ModelWatcher:
         self._previous = self._loaded
 
     def _signature(self) -> tuple:
-        sig = []
+        sig: list[tuple[int, int, int] | None] = []
         for name in (MANIFEST_FILE, MODEL_FILE):
             try:
                 st = (self.directory / name).stat()

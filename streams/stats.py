@@ -34,8 +34,10 @@ def summarise(state: dict | None, *, now_minute: int | None = None) -> dict[str,
     """``{"last_hour": n, "last_24h": n, "total": n}`` for one type's state."""
     now_minute = minute_of() if now_minute is None else now_minute
     minutes = (state or {}).get("minutes", {})
-    out = {name: sum(c for m, c in minutes.items() if now_minute - span < int(m) <= now_minute)
-           for name, span in WINDOWS.items()}
+    out = {
+        name: sum(c for m, c in minutes.items() if now_minute - span < int(m) <= now_minute)
+        for name, span in WINDOWS.items()
+    }
     out["total"] = (state or {}).get("total", 0)
     return out
 

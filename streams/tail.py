@@ -7,15 +7,20 @@ import json
 import sys
 
 from newsevents.config import Settings
-from streams.topics import quiet_client_logs
+from newsevents.streams.topics import quiet_client_logs
 
 
 def resolve_topics(settings: Settings, names: list[str], taxonomy: list[str]) -> list[str]:
     """Expand short names: classified, deadletter, stats, raw, events (all event
     topics) or an event type id; anything else is taken as a topic name."""
     t = settings.topics
-    short = {"classified": [t.classified], "deadletter": [t.deadletter], "stats": [t.stats], "raw": [t.raw],
-             "events": [t.event(x) for x in taxonomy]}
+    short = {
+        "classified": [t.classified],
+        "deadletter": [t.deadletter],
+        "stats": [t.stats],
+        "raw": [t.raw],
+        "events": [t.event(x) for x in taxonomy],
+    }
     topics: list[str] = []
     for name in names or ["classified"]:
         if name in short:
@@ -40,30 +45,47 @@ def print_message(console, topic: str, value: bytes | None) -> None:
     schema = msg.get("schema", "")
     if schema.startswith("newsevents.classified"):
         events = ", ".join(f"[bold green]{e['type']}[/bold green] {e['score']:.2f}" for e in msg.get("events", []))
-        console.print(f"[dim]{topic}[/dim] [bold]{msg.get('title') or msg.get('id')}[/bold]  "
-                      f"{events or '[dim]no events[/dim]'}" + (f" [yellow]({msg['reason']})[/yellow]" if msg.get("reason") else ""))
+        console.print(
+            f"[dim]{topic}[/dim] [bold]{msg.get('title') or msg.get('id')}[/bold]  "
+            f"{events or '[dim]no events[/dim]'}"
+            + (f" [yellow]({msg['reason']})[/yellow]" if msg.get("reason") else "")
+        )
         for e in msg.get("events", []):
             for sentence in e.get("evidence", [])[:1]:
                 console.print(f"    [green]{e['type']}[/green]: [italic]{sentence}[/italic]", highlight=False)
     elif schema.startswith("newsevents.deadletter"):
-        console.print(f"[dim]{topic}[/dim] [bold red]{msg.get('error')}[/bold red] {msg.get('detail')} "
-                      f"[dim](from {msg.get('topic')}[{msg.get('partition')}]@{msg.get('offset')})[/dim]")
+        console.print(
+            f"[dim]{topic}[/dim] [bold red]{msg.get('error')}[/bold red] {msg.get('detail')} "
+            f"[dim](from {msg.get('topic')}[{msg.get('partition')}]@{msg.get('offset')})[/dim]"
+        )
     elif schema.startswith("newsevents.stats"):
-        console.print(f"[dim]{topic}[/dim] [bold]{msg.get('type')}[/bold] last hour {msg.get('last_hour')}, "
-                      f"last 24 h {msg.get('last_24h')}, total {msg.get('total')}")
+        console.print(
+            f"[dim]{topic}[/dim] [bold]{msg.get('type')}[/bold] last hour {msg.get('last_hour')}, "
+            f"last 24 h {msg.get('last_24h')}, total {msg.get('total')}"
+        )
     else:
         console.print(f"[dim]{topic}[/dim] {json.dumps(msg)[:300]}", highlight=False)
 
 
-async def _tail(settings: Settings, topics: list[str], as_json: bool, from_beginning: bool,
-                max_messages: int | None, idle_timeout: float | None) -> int:
+async def _tail(
+    settings: Settings,
+    topics: list[str],
+    as_json: bool,
+    from_beginning: bool,
+    max_messages: int | None,
+    idle_timeout: float | None,
+) -> int:
     from aiokafka import AIOKafkaConsumer
     from rich.console import Console
 
     console = Console(highlight=False, soft_wrap=True)
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=settings.bootstrap_servers, group_id=None,
-                                auto_offset_reset="earliest" if from_beginning else "latest",
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False,
+    )
     try:
         await consumer.start()
     except BaseException:
@@ -81,8 +103,12 @@ async def _tail(settings: Settings, topics: list[str], as_json: bool, from_begin
             for tp, records in batch.items():
                 for record in records:
                     if as_json:
-                        line = {"topic": tp.topic, "partition": tp.partition, "offset": record.offset,
-                                "key": record.key.decode("utf-8", "replace") if record.key else None}
+                        line = {
+                            "topic": tp.topic,
+                            "partition": tp.partition,
+                            "offset": record.offset,
+                            "key": record.key.decode("utf-8", "replace") if record.key else None,
+                        }
                         try:
                             line["value"] = json.loads(record.value) if record.value else None
                         except ValueError:
@@ -99,16 +125,23 @@ async def _tail(settings: Settings, topics: list[str], as_json: bool, from_begin
     return 0
 
 
-def tail(settings: Settings, names: list[str], *, as_json: bool = False, from_beginning: bool = False,
-         max_messages: int | None = None, idle_timeout: float | None = None) -> int:
+def tail(
+    settings: Settings,
+    names: list[str],
+    *,
+    as_json: bool = False,
+    from_beginning: bool = False,
+    max_messages: int | None = None,
+    idle_timeout: float | None = None,
+) -> int:
     from aiokafka.errors import KafkaConnectionError
 
-    from model.taxonomy import DEFAULT_TAXONOMY
+    from newsevents.model.taxonomy import DEFAULT_TAXONOMY
 
     quiet_client_logs()
     taxonomy = list(DEFAULT_TAXONOMY)
     try:
-        from model.artifact import read_manifest
+        from newsevents.model.artifact import read_manifest
 
         taxonomy = list(read_manifest(settings.model_path)["taxonomy"])
     except Exception:
@@ -117,6 +150,9 @@ def tail(settings: Settings, names: list[str], *, as_json: bool = False, from_be
     try:
         return asyncio.run(_tail(settings, topics, as_json, from_beginning, max_messages, idle_timeout))
     except KafkaConnectionError:
-        print(f"newsevents: error: cannot reach Kafka at {settings.bootstrap_servers}: is a broker running? "
-              "(`newsevents broker` starts one)", file=sys.stderr)
+        print(
+            f"newsevents: error: cannot reach Kafka at {settings.bootstrap_servers}: is a broker running? "
+            "(`newsevents broker` starts one)",
+            file=sys.stderr,
+        )
         return 1

@@ -22,13 +22,14 @@ class KafkaUnavailable(Exception):
     """The bootstrap servers did not answer."""
 
 
-async def ensure_topics_async(bootstrap: str, names: Iterable[str], partitions: int,
-                              *, timeout: float = 15.0) -> list[str]:
+async def ensure_topics_async(
+    bootstrap: str, names: Iterable[str], partitions: int, *, timeout: float = 15.0
+) -> list[str]:
     """Create the topics that do not exist yet; return the names created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
     try:
         await asyncio.wait_for(admin.start(), timeout)
-    except (KafkaConnectionError, asyncio.TimeoutError, OSError) as exc:
+    except (TimeoutError, KafkaConnectionError, OSError) as exc:
         await admin.close()
         raise KafkaUnavailable(
             f"cannot reach Kafka at {bootstrap} ({exc.__class__.__name__}): is a broker running? "

@@ -5,19 +5,25 @@ from __future__ import annotations
 import logging
 import sys
 
-from model.artifact import ArtifactError, load_artifact
-from model.service import ArticleClassifier
 from newsevents.config import Settings
-from streams.topics import KafkaUnavailable, ensure_topics, quiet_client_logs
+from newsevents.model.artifact import ArtifactError, load_artifact
+from newsevents.model.service import ArticleClassifier
+from newsevents.streams.topics import KafkaUnavailable, ensure_topics, quiet_client_logs
 
 
 def worker_topics(settings: Settings, taxonomy: list[str]) -> list[str]:
     """Every topic the worker reads or writes (internal ones included)."""
-    from streams.app import increments_topic_name
+    from newsevents.streams.app import increments_topic_name
 
     t = settings.topics
-    return [t.raw, t.classified, t.deadletter, t.stats, increments_topic_name(settings),
-            *(t.event(x) for x in taxonomy)]
+    return [
+        t.raw,
+        t.classified,
+        t.deadletter,
+        t.stats,
+        increments_topic_name(settings),
+        *(t.event(x) for x in taxonomy),
+    ]
 
 
 def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
@@ -40,12 +46,16 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
 
     import faust
 
-    from streams.app import create_app
+    from newsevents.streams.app import create_app
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings, classifier)
-    print(f"newsevents worker: model {classifier.version}, broker {settings.broker}, "
-          f"dashboard http://{settings.web_host}:{settings.web_port}/", file=sys.stderr, flush=True)
+    print(
+        f"newsevents worker: model {classifier.version}, broker {settings.broker}, "
+        f"dashboard http://{settings.web_host}:{settings.web_port}/",
+        file=sys.stderr,
+        flush=True,
+    )
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     try:
         worker.execute_from_commandline()

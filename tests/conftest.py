@@ -21,7 +21,7 @@ def seed_text() -> str:
 
 @pytest.fixture(scope="session")
 def default_model():
-    from model.artifact import load_artifact
     from newsevents.config import DEFAULT_MODEL_DIR
+    from newsevents.model.artifact import load_artifact
 
     return load_artifact(DEFAULT_MODEL_DIR)

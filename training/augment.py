@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from training.corpus import LabelledArticle
+from newsevents.training.corpus import LabelledArticle
 
 
 def _paragraphs(article: LabelledArticle) -> list[str]:
@@ -22,8 +22,9 @@ def _paragraphs(article: LabelledArticle) -> list[str]:
     return parts or ([article.title] if article.title else [])
 
 
-def dilute(articles: Sequence[LabelledArticle], *, ratio: float = 1.0, max_donors: int = 3,
-           seed: int = 0) -> list[LabelledArticle]:
+def dilute(
+    articles: Sequence[LabelledArticle], *, ratio: float = 1.0, max_donors: int = 3, seed: int = 0
+) -> list[LabelledArticle]:
     """``ratio * len(articles)`` synthetic examples (deterministic for a seed).
 
     Each takes a labelled article (title and all paragraphs) and mixes in the
@@ -47,7 +48,7 @@ def dilute(articles: Sequence[LabelledArticle], *, ratio: float = 1.0, max_donor
             labels |= set(donor.labels)
             paragraphs = _paragraphs(donor)
             if donor.title and rng.random() < 0.5:
-                paragraphs = [donor.title + "."] + paragraphs
+                paragraphs = [donor.title + ".", *paragraphs]
             blocks.append(paragraphs)
         own = blocks.pop(0)
         rng.shuffle(blocks)

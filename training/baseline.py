@@ -14,28 +14,28 @@ import numpy as np
 
 KEYWORD_RULES: dict[str, str] = {
     "partnership": r"\b(partner(s|ship|ed|ing)?|alliance|joint venture|collaborat\w+|teams? up|tie-?up|"
-                   r"co-?brand\w*|licens\w+ (deal|agreement)|distribution (deal|agreement)|joins? forces)\b",
+    r"co-?brand\w*|licens\w+ (deal|agreement)|distribution (deal|agreement)|joins? forces)\b",
     "anti_counterfeiting": r"\b(counterfeit\w*|fakes?|knock-?offs?|replica|brand protection|"
-                           r"intellectual property|anti-?counterfeit\w*|pirated)\b",
+    r"intellectual property|anti-?counterfeit\w*|pirated)\b",
     "market_expansion": r"\b(enter(s|ed|ing)? the \w+ market|first (store|shop|outlet|flagship) in|"
-                        r"expan(d|ds|ded|sion) (in)?to|launch(es|ed)? in [A-Z]\w+|international expansion|"
-                        r"new market|debut in)\b",
+    r"expan(d|ds|ded|sion) (in)?to|launch(es|ed)? in [A-Z]\w+|international expansion|"
+    r"new market|debut in)\b",
     "acquisition": r"\b(acqui(re|res|red|sition)|takeover|buy-?out|merger|merge[sd]? with|"
-                   r"(buy|buys|bought|purchase[sd]?) (a |an )?(\d+ ?(%|per ?cent) )?stake|to buy)\b",
+    r"(buy|buys|bought|purchase[sd]?) (a |an )?(\d+ ?(%|per ?cent) )?stake|to buy)\b",
     "product_launch": r"\b(launch(es|ed|ing)?|unveil(s|ed|ing)?|introduc(es|ed|ing)|debuts?|"
-                      r"new (collection|range|line|product|service)|rolls? out)\b",
+    r"new (collection|range|line|product|service)|rolls? out)\b",
     "earnings": r"\b(revenue|net (profit|income|loss)|earnings|quarterly results|same-store sales|"
-                r"like-for-like|guidance|profit (warning|rose|fell)|operating (profit|income)|ebitda)\b",
+    r"like-for-like|guidance|profit (warning|rose|fell)|operating (profit|income)|ebitda)\b",
     "leadership_change": r"\b(appoint(s|ed|ment)?|names? .{0,40}(ceo|chief|president|chair)|"
-                         r"step(s|ped)? down|resign(s|ed|ation)?|retire(s|ment)?|successor|"
-                         r"chief executive officer|new ceo|ousted)\b",
+    r"step(s|ped)? down|resign(s|ed|ation)?|retire(s|ment)?|successor|"
+    r"chief executive officer|new ceo|ousted)\b",
     "layoffs_restructuring": r"\b(layoffs?|lay off|job cuts?|cut(s|ting)? \d[\d,]* jobs|redundanc\w+|"
-                             r"restructur\w+|administration|bankruptcy|chapter 11|insolven\w+|"
-                             r"store closures?|close \d+ stores)\b",
+    r"restructur\w+|administration|bankruptcy|chapter 11|insolven\w+|"
+    r"store closures?|close \d+ stores)\b",
     "funding": r"\b(funding round|series [a-f]|seed round|raise[sd]? \$|raised|ipo|initial public offering|"
-               r"venture capital|valuation of|investors? led|backed by)\b",
+    r"venture capital|valuation of|investors? led|backed by)\b",
     "legal_regulatory": r"\b(lawsuit|sued|sues|settle(ment|d|s)|fined?|penalt\w+|antitrust|regulator\w*|"
-                        r"court|investigation|probe|class action|ruling|watchdog)\b",
+    r"court|investigation|probe|class action|ruling|watchdog)\b",
 }
 
 

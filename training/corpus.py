@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.taxonomy import TaxonomyError, validate_type_id
+from newsevents.model.taxonomy import TaxonomyError, validate_type_id
 
 #: The project's own training corpus.
 DEFAULT_CORPUS_DIR = Path(__file__).resolve().parent / "data" / "corpus"
@@ -51,7 +51,7 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
 def _parse_line(line: str, where: str) -> LabelledArticle:
     try:
         obj = json.loads(line)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise CorpusError(f"{where}: not JSON ({exc.msg})") from None
     if not isinstance(obj, dict):
         raise CorpusError(f"{where}: expected a JSON object")

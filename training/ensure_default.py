@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import sys
 
-from model.artifact import ArtifactError, load_artifact
-from newsevents.config import DEFAULT_MODEL_DIR
-from training.corpus import DEFAULT_CORPUS_DIR
+from newsevents.config import DEFAULT_MODEL_DIR, package_dir
+from newsevents.model.artifact import ArtifactError, load_artifact
+from newsevents.training.corpus import DEFAULT_CORPUS_DIR
 
 
 def main() -> int:
@@ -21,10 +21,14 @@ def main() -> int:
         return 0
     except ArtifactError as exc:
         print(f"default model unusable ({exc}); retraining from {DEFAULT_CORPUS_DIR}", flush=True)
-    from training.train import train
+    from newsevents.training.train import train
 
-    result = train([DEFAULT_CORPUS_DIR], DEFAULT_MODEL_DIR, DEFAULT_MODEL_DIR.parent.parent / "training" / "report",
-                   say=lambda m: print(f"train: {m}", flush=True))
+    result = train(
+        [DEFAULT_CORPUS_DIR],
+        DEFAULT_MODEL_DIR,
+        package_dir("newsevents.training") / "report",
+        say=lambda m: print(f"train: {m}", flush=True),
+    )
     print(f"default model {result.model.version} written to {DEFAULT_MODEL_DIR}")
     return 0
 

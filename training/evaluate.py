@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from model.article import Article, prepare
-from model.artifact import LoadedModel
-from model.classifier import EventClassifier
-from training.baseline import KeywordBaseline
-from training.corpus import LabelledArticle, label_matrix, load_labelled
-from training.external import ExternalSet, load_external
-from training.metrics import confused_pairs, score
+from newsevents.model.article import Article, prepare
+from newsevents.model.artifact import LoadedModel
+from newsevents.model.classifier import EventClassifier
+from newsevents.training.baseline import KeywordBaseline
+from newsevents.training.corpus import LabelledArticle, label_matrix, load_labelled
+from newsevents.training.external import ExternalSet, load_external
+from newsevents.training.metrics import confused_pairs, score
 
 
 def documents(articles: Sequence[LabelledArticle]) -> list:
@@ -31,8 +31,9 @@ def predict_scores(classifier: EventClassifier, articles: Sequence[LabelledArtic
     return scores
 
 
-def evaluate_articles(model: LoadedModel, articles: Sequence[LabelledArticle],
-                      types: Sequence[str] | None = None) -> dict:
+def evaluate_articles(
+    model: LoadedModel, articles: Sequence[LabelledArticle], types: Sequence[str] | None = None
+) -> dict:
     """Scores of ``model`` and of the keyword rules on ``articles``.
 
     ``types`` restricts scoring to the types a dataset can speak for.
@@ -64,4 +65,9 @@ def evaluate_external(model: LoadedModel, directory: Path) -> list[dict]:
 
 
 def _external_result(model: LoadedModel, ext: ExternalSet) -> dict:
-    return {"dataset": ext.name, "note": ext.note, "types": ext.types, **evaluate_articles(model, ext.articles, ext.types)}
+    return {
+        "dataset": ext.name,
+        "note": ext.note,
+        "types": ext.types,
+        **evaluate_articles(model, ext.articles, ext.types),
+    }

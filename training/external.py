@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.corpus import LabelledArticle
+from newsevents.training.corpus import LabelledArticle
 
 KNOWLEDGATOR_FILE = "knowledgator-biotech-events-test.csv"
 SENTIVENT_FILE = "sentivent-event-type.tsv"
@@ -76,12 +76,21 @@ def load_knowledgator(path: Path) -> ExternalSet:
     articles = []
     with open(path, newline="", encoding="utf-8") as fh:
         for n, row in enumerate(csv.DictReader(fh)):
-            labels = {KNOWLEDGATOR_MAP[v] for k, v in row.items()
-                      if k and k.startswith("Label") and v and v.strip().lower() in KNOWLEDGATOR_MAP
-                      for v in [v.strip().lower()]}
-            articles.append(LabelledArticle(f"kg-{n}", row.get("Title") or "", row.get("Content") or "", tuple(sorted(labels))))
-    return ExternalSet("knowledgator-biotech", articles, KNOWLEDGATOR_TYPES,
-                       "biotech press releases; 'closing' is a weak match for layoffs_restructuring")
+            labels = {
+                KNOWLEDGATOR_MAP[v]
+                for k, v in row.items()
+                if k and k.startswith("Label") and v and v.strip().lower() in KNOWLEDGATOR_MAP
+                for v in [v.strip().lower()]
+            }
+            articles.append(
+                LabelledArticle(f"kg-{n}", row.get("Title") or "", row.get("Content") or "", tuple(sorted(labels)))
+            )
+    return ExternalSet(
+        "knowledgator-biotech",
+        articles,
+        KNOWLEDGATOR_TYPES,
+        "biotech press releases; 'closing' is a weak match for layoffs_restructuring",
+    )
 
 
 _SPACE_BEFORE_PUNCT = re.compile(r" ([.,;:!?%)\]'’”]|n't|'s)")
@@ -110,8 +119,12 @@ def load_sentivent(path: Path) -> ExternalSet:
         sentences = [s for _, s in sorted(doc["sentences"])]
         title, body = (sentences[0], " ".join(sentences[1:])) if sentences else ("", "")
         articles.append(LabelledArticle(f"sv-{doc_id}", title, body, tuple(sorted(doc["labels"]))))
-    return ExternalSet("sentivent", articles, SENTIVENT_TYPES,
-                       "company news 2016-17; Deal, Financing/Investment, Employment and Facility map noisily")
+    return ExternalSet(
+        "sentivent",
+        articles,
+        SENTIVENT_TYPES,
+        "company news 2016-17; Deal, Financing/Investment, Employment and Facility map noisily",
+    )
 
 
 def load_external(directory: Path) -> list[ExternalSet]:

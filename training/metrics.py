@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
 
 def score(Y_true: np.ndarray, Y_pred: np.ndarray, taxonomy: Sequence[str]) -> dict:
@@ -15,31 +16,30 @@ def score(Y_true: np.ndarray, Y_pred: np.ndarray, taxonomy: Sequence[str]) -> di
     Types with no positives in ``Y_true`` are left out of the macro average
     (their F1 is undefined) and marked ``"support": 0``.
     """
-    Y_true = np.asarray(Y_true, dtype=bool)
-    Y_pred = np.asarray(Y_pred, dtype=bool)
-    per_type = {}
-    f1s = []
-    for j, t in enumerate(taxonomy):
-        tp = int(np.sum(Y_true[:, j] & Y_pred[:, j]))
-        fp = int(np.sum(~Y_true[:, j] & Y_pred[:, j]))
-        fn = int(np.sum(Y_true[:, j] & ~Y_pred[:, j]))
-        p = tp / (tp + fp) if tp + fp else 0.0
-        r = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * p * r / (p + r) if p + r else 0.0
-        per_type[t] = {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f1, 4),
-                       "support": tp + fn, "predicted": tp + fp}
-        if tp + fn:
-            f1s.append(f1)
-    tp = int(np.sum(Y_true & Y_pred))
-    fp = int(np.sum(~Y_true & Y_pred))
-    fn = int(np.sum(Y_true & ~Y_pred))
-    micro = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
-    exact = float(np.mean(np.all(Y_true == Y_pred, axis=1))) if len(Y_true) else 0.0
+    Y_true = np.asarray(Y_true, dtype=bool).reshape(-1, len(taxonomy))
+    Y_pred = np.asarray(Y_pred, dtype=bool).reshape(-1, len(taxonomy))
+    if not len(Y_true):
+        zero = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0, "predicted": 0}
+        per_type = {t: dict(zero) for t in taxonomy}
+        return {"n_articles": 0, "micro_f1": 0.0, "macro_f1": 0.0, "exact_match": 0.0, "per_type": per_type}
+    precision, recall, f1, support = precision_recall_fscore_support(Y_true, Y_pred, average=None, zero_division=0.0)
+    predicted = Y_pred.sum(axis=0)
+    per_type = {
+        t: {
+            "precision": round(float(precision[j]), 4),
+            "recall": round(float(recall[j]), 4),
+            "f1": round(float(f1[j]), 4),
+            "support": int(support[j]),
+            "predicted": int(predicted[j]),
+        }
+        for j, t in enumerate(taxonomy)
+    }
+    supported = support > 0
     return {
-        "n_articles": int(len(Y_true)),
-        "micro_f1": round(micro, 4),
-        "macro_f1": round(float(np.mean(f1s)) if f1s else 0.0, 4),
-        "exact_match": round(exact, 4),
+        "n_articles": len(Y_true),
+        "micro_f1": round(float(f1_score(Y_true, Y_pred, average="micro", zero_division=0.0)), 4),
+        "macro_f1": round(float(np.mean(f1[supported])) if supported.any() else 0.0, 4),
+        "exact_match": round(float(accuracy_score(Y_true, Y_pred)), 4),
         "per_type": per_type,
     }
 
@@ -54,11 +54,11 @@ def confused_pairs(Y_true: np.ndarray, Y_pred: np.ndarray, taxonomy: Sequence[st
     Y_true = np.asarray(Y_true, dtype=bool)
     Y_pred = np.asarray(Y_pred, dtype=bool)
     pairs: Counter = Counter()
-    for yt, yp in zip(Y_true, Y_pred):
-        truths = [taxonomy[j] for j in np.flatnonzero(yt)] or ["none"]
+    for yt, yp in zip(Y_true, Y_pred, strict=True):
+        truths = [taxonomy[int(j)] for j in np.flatnonzero(yt)] or ["none"]
         for j in np.flatnonzero(yp & ~yt):
             for t in truths:
-                pairs[(t, taxonomy[j])] += 1
+                pairs[(t, taxonomy[int(j)])] += 1
         if yt.any() and not yp.any():
             for t in truths:
                 pairs[(t, "none")] += 1

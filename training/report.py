@@ -23,10 +23,15 @@ def _scores_table(title: str, scores: dict, baseline: dict | None = None) -> lis
             row += f" {baseline['per_type'][t]['f1']:.3f} |"
         lines.append(row)
     lines.append("")
-    lines.append(f"micro-F1 **{scores['micro_f1']:.3f}**, macro-F1 **{scores['macro_f1']:.3f}**, "
-                 f"exact match {scores['exact_match']:.3f}, {scores['n_articles']} articles"
-                 + (f"; keyword rules: micro-F1 {baseline['micro_f1']:.3f}, macro-F1 {baseline['macro_f1']:.3f}"
-                    if baseline else ""))
+    lines.append(
+        f"micro-F1 **{scores['micro_f1']:.3f}**, macro-F1 **{scores['macro_f1']:.3f}**, "
+        f"exact match {scores['exact_match']:.3f}, {scores['n_articles']} articles"
+        + (
+            f"; keyword rules: micro-F1 {baseline['micro_f1']:.3f}, macro-F1 {baseline['macro_f1']:.3f}"
+            if baseline
+            else ""
+        )
+    )
     lines.append("")
     return lines
 
@@ -44,17 +49,31 @@ def markdown(report: dict) -> str:
         "",
     ]
     lines += _scores_table("Held-out split: model vs keyword rules", report["held_out"], report["baseline"])
-    lines += ["### Thresholds (tuned on out-of-fold scores)", "",
-              ", ".join(f"{t} {v:.2f}" for t, v in report["thresholds"].items()), ""]
-    lines += ["### Most confused pairs on the held-out split", "", "| true | predicted | count |", "| --- | --- | ---: |"]
-    lines += [f"| {p['true']} | {p['predicted']} | {p['count']} |" for p in report["confused_pairs"]] or ["| - | - | 0 |"]
+    lines += [
+        "### Thresholds (tuned on out-of-fold scores)",
+        "",
+        ", ".join(f"{t} {v:.2f}" for t, v in report["thresholds"].items()),
+        "",
+    ]
+    lines += [
+        "### Most confused pairs on the held-out split",
+        "",
+        "| true | predicted | count |",
+        "| --- | --- | ---: |",
+    ]
+    lines += [f"| {p['true']} | {p['predicted']} | {p['count']} |" for p in report["confused_pairs"]] or [
+        "| - | - | 0 |"
+    ]
     lines += ["", "### Cross-validation candidates", "", "| params | mean macro-F1 |", "| --- | ---: |"]
     lines += [f"| `{json.dumps(c['params'])}` | {c['macro_f1']:.3f} |" for c in report["selection"]["candidates"]]
     for ext in report.get("external", []):
-        lines += [""] + _scores_table(f"External: {ext['name']} ({ext['note']})", ext["scores"], ext.get("baseline"))
+        lines += ["", *_scores_table(f"External: {ext['name']} ({ext['note']})", ext["scores"], ext.get("baseline"))]
     if report.get("final_fit"):
-        lines += ["", f"The shipped model was refitted on all {report['final_fit']['n_articles']} articles "
-                  "with the chosen settings; the held-out figures above are those of the split model."]
+        lines += [
+            "",
+            f"The shipped model was refitted on all {report['final_fit']['n_articles']} articles "
+            "with the chosen settings; the held-out figures above are those of the split model.",
+        ]
     if report.get("plot"):
         lines += ["", f"![precision-recall curves]({report['plot']})"]
     return "\n".join(lines) + "\n"

@@ -21,20 +21,21 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from model.artifact import LoadedModel, load_artifact, save_artifact
-from model.classifier import EventClassifier
-from model.taxonomy import taxonomy_from_labels
-from training.augment import dilute
-from training.baseline import KeywordBaseline
-from training.corpus import LabelledArticle, fingerprint, label_matrix, load_labelled
-from training.evaluate import documents, evaluate_external
-from training.external import find_datasets_dir
-from training.metrics import confused_pairs, score
-from training.report import markdown, plot_precision_recall, write_json
+from newsevents.model.artifact import LoadedModel, load_artifact, save_artifact
+from newsevents.model.classifier import EventClassifier
+from newsevents.model.taxonomy import taxonomy_from_labels
+from newsevents.training.augment import dilute
+from newsevents.training.baseline import KeywordBaseline
+from newsevents.training.corpus import LabelledArticle, fingerprint, label_matrix, load_labelled
+from newsevents.training.evaluate import documents, evaluate_external
+from newsevents.training.external import find_datasets_dir
+from newsevents.training.metrics import confused_pairs, score
+from newsevents.training.report import markdown, plot_precision_recall, write_json
 
 DEFAULT_GRID: tuple[dict, ...] = tuple(
     {"C": c, "ngram_range": ngrams} for ngrams in ((1, 1), (1, 2)) for c in (1.0, 2.0, 4.0)
@@ -61,7 +62,9 @@ def stratify_keys(Y: np.ndarray, taxonomy: Sequence[str], minimum: int) -> list[
     """A stratum per article: its rarest label, or "none"; strata with fewer
     than ``minimum`` members are pooled so every stratum can be split."""
     frequency = Y.sum(axis=0)
-    keys = [taxonomy[min(np.flatnonzero(row), key=lambda j: frequency[j])] if row.any() else "none" for row in Y]
+    keys: list[str] = [
+        taxonomy[int(min(np.flatnonzero(row), key=lambda j: frequency[j]))] if row.any() else "none" for row in Y
+    ]
     counts = Counter(keys)
     keys = [k if counts[k] >= minimum else "rare" for k in keys]
     if 0 < keys.count("rare") < minimum:
@@ -74,16 +77,25 @@ def _quiet_step(label: str, total: int) -> Callable[[], None]:
     return lambda: None
 
 
-def _with_augmentation(articles: Sequence[LabelledArticle], taxonomy: Sequence[str], ratio: float,
-                       seed: int) -> tuple[list, np.ndarray]:
+def _with_augmentation(
+    articles: Sequence[LabelledArticle], taxonomy: Sequence[str], ratio: float, seed: int
+) -> tuple[list, np.ndarray]:
     """Documents and labels of ``articles`` plus their diluted copies."""
     extended = list(articles) + dilute(articles, ratio=ratio, max_donors=AUGMENT_MAX_DONORS, seed=seed)
     return [d.sentences for d in documents(extended)], label_matrix(extended, taxonomy)
 
 
-def select_params(articles: Sequence[LabelledArticle], Y: np.ndarray, taxonomy: Sequence[str],
-                  grid: Sequence[dict], *, folds: int, seed: int, augment: float = 0.0,
-                  step: Step = _quiet_step) -> tuple[dict, list[dict]]:
+def select_params(
+    articles: Sequence[LabelledArticle],
+    Y: np.ndarray,
+    taxonomy: Sequence[str],
+    grid: Sequence[dict],
+    *,
+    folds: int,
+    seed: int,
+    augment: float = 0.0,
+    step: Step = _quiet_step,
+) -> tuple[dict, list[dict]]:
     """Mean macro-F1 of each grid candidate over ``folds`` folds; returns (best, all).
 
     Augmentation, when asked for, is applied to each fold's training part only.
@@ -92,14 +104,12 @@ def select_params(articles: Sequence[LabelledArticle], Y: np.ndarray, taxonomy: 
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     splits = list(splitter.split(np.zeros(len(docs)), stratify_keys(Y, taxonomy, folds)))
     advance = step("cross-validating candidates", len(grid) * folds)
-    fold_training = [_with_augmentation([articles[i] for i in train], taxonomy, augment, seed)
-                     for train, _ in splits]
-    candidates = []
+    fold_training = [_with_augmentation([articles[i] for i in train], taxonomy, augment, seed) for train, _ in splits]
+    candidates: list[dict[str, Any]] = []
     for params in grid:
         f1s = []
-        for (train, test), (train_docs, train_Y) in zip(splits, fold_training):
-            clf = EventClassifier(taxonomy=taxonomy, random_state=seed, cv=3, threshold_beta=THRESHOLD_BETA,
-                                  **params)
+        for (_, test), (train_docs, train_Y) in zip(splits, fold_training, strict=True):
+            clf = EventClassifier(taxonomy=taxonomy, random_state=seed, cv=3, threshold_beta=THRESHOLD_BETA, **params)
             clf.fit(train_docs, train_Y)
             pred = clf.predict([docs[i] for i in test])
             f1s.append(score(Y[test], pred, taxonomy)["macro_f1"])
@@ -133,24 +143,29 @@ def train(
     articles = load_labelled(paths)
     taxonomy = taxonomy_from_labels(a.labels for a in articles)
     Y_all = label_matrix(articles, taxonomy)
-    say(f"{len(articles)} labelled articles, {len(taxonomy)} event types, "
-        f"{int((Y_all.sum(axis=1) == 0).sum())} with no type")
+    say(
+        f"{len(articles)} labelled articles, {len(taxonomy)} event types, "
+        f"{int((Y_all.sum(axis=1) == 0).sum())} with no type"
+    )
     index = np.arange(len(articles))
-    train_idx, test_idx = train_test_split(index, test_size=test_size, random_state=seed,
-                                           stratify=stratify_keys(Y_all, taxonomy, 2))
+    train_idx, test_idx = train_test_split(
+        index, test_size=test_size, random_state=seed, stratify=stratify_keys(Y_all, taxonomy, 2)
+    )
     train_articles = [articles[i] for i in train_idx]
     test_articles = [articles[i] for i in test_idx]
     docs_test = [d.sentences for d in documents(test_articles)]
     Y_train, Y_test = Y_all[train_idx], Y_all[test_idx]
 
-    best, candidates = select_params(train_articles, Y_train, taxonomy, grid, folds=folds, seed=seed,
-                                     augment=augment, step=step)
-    params = {k: tuple(v) if isinstance(v, list) else v for k, v in best["params"].items()}
+    best, candidates = select_params(
+        train_articles, Y_train, taxonomy, grid, folds=folds, seed=seed, augment=augment, step=step
+    )
+    params: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in best["params"].items()}
     say(f"chosen: {best['params']} (cross-validated macro-F1 {best['macro_f1']:.3f})")
 
     advance = step("fitting and evaluating", 2 if refit_all else 1)
     split_model = EventClassifier(taxonomy=taxonomy, random_state=seed, threshold_beta=THRESHOLD_BETA, **params).fit(
-        *_with_augmentation(train_articles, taxonomy, augment, seed))
+        *_with_augmentation(train_articles, taxonomy, augment, seed)
+    )
     advance()
     test_scores = split_model.predict_proba(docs_test)
     test_pred = (test_scores >= split_model.thresholds_).astype(np.int8)
@@ -162,13 +177,16 @@ def train(
     final = split_model
     if refit_all:
         final = EventClassifier(taxonomy=taxonomy, random_state=seed, threshold_beta=THRESHOLD_BETA, **params).fit(
-            *_with_augmentation(articles, taxonomy, augment, seed))
+            *_with_augmentation(articles, taxonomy, augment, seed)
+        )
         advance()
 
     data_fp = fingerprint(articles)
-    metrics = {"held_out": {k: held_out[k] for k in ("micro_f1", "macro_f1", "exact_match")},
-               "held_out_per_type_f1": {t: s["f1"] for t, s in held_out["per_type"].items()},
-               "baseline_held_out_macro_f1": baseline["macro_f1"]}
+    metrics = {
+        "held_out": {k: held_out[k] for k in ("micro_f1", "macro_f1", "exact_match")},
+        "held_out_per_type_f1": {t: s["f1"] for t, s in held_out["per_type"].items()},
+        "baseline_held_out_macro_f1": baseline["macro_f1"],
+    }
     manifest = save_artifact(final, model_dir, name=name, data_fingerprint=data_fp, metrics=metrics)
     loaded = load_artifact(model_dir)
 
@@ -177,11 +195,22 @@ def train(
     plot_precision_recall(Y_test, test_scores, taxonomy, plot_path)
     report = {
         "model": {"name": manifest["name"], "version": manifest["version"], "path": str(model_dir)},
-        "data": {"files": [str(p) for p in paths], "n_articles": len(articles), "n_train": len(train_idx),
-                 "n_test": len(test_idx), "seed": seed, "fingerprint": data_fp, "augmentation_ratio": augment},
+        "data": {
+            "files": [str(p) for p in paths],
+            "n_articles": len(articles),
+            "n_train": len(train_idx),
+            "n_test": len(test_idx),
+            "seed": seed,
+            "fingerprint": data_fp,
+            "augmentation_ratio": augment,
+        },
         "taxonomy": list(taxonomy),
-        "selection": {"folds": folds, "best": best["params"], "best_macro_f1": best["macro_f1"],
-                      "candidates": candidates},
+        "selection": {
+            "folds": folds,
+            "best": best["params"],
+            "best_macro_f1": best["macro_f1"],
+            "candidates": candidates,
+        },
         "held_out": held_out,
         "baseline": baseline,
         "confused_pairs": confused_pairs(Y_test, test_pred, taxonomy),
@@ -204,5 +233,10 @@ def train(
 
 def summary_line(report: dict) -> str:
     """A one-line summary for the command line."""
-    return json.dumps({"model": report["model"]["version"], "held_out_macro_f1": report["held_out"]["macro_f1"],
-                       "baseline_macro_f1": report["baseline"]["macro_f1"]})
+    return json.dumps(
+        {
+            "model": report["model"]["version"],
+            "held_out_macro_f1": report["held_out"]["macro_f1"],
+            "baseline_macro_f1": report["baseline"]["macro_f1"],
+        }
+    )

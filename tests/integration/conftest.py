@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,20 +22,15 @@ from pathlib import Path
 import pytest
 
 from newsevents.config import DEFAULT_MODEL_DIR, Topics
-from streams.processes import stop_gracefully, wait_for_http
+from newsevents.streams.broker import free_port
+from newsevents.streams.processes import stop_gracefully, wait_for_http
 
 from .kafka_helpers import collect, produce
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory):
-    from streams.broker import LocalBroker, default_cache_dir, ensure_kafka_jars
+    from newsevents.streams.broker import LocalBroker, default_cache_dir, ensure_kafka_jars
 
     libs = ensure_kafka_jars(default_cache_dir())
     broker = LocalBroker(tmp_path_factory.mktemp("kafka"), port=0, jars_dir=libs)
@@ -72,7 +66,7 @@ def worker(kafka, tmp_path_factory):
     model_dir = base / "model"
     shutil.copytree(DEFAULT_MODEL_DIR, model_dir)
     prefix = "it" + uuid.uuid4().hex[:6]
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "NEWSEVENTS_BROKER": f"kafka://{kafka.bootstrap}",
@@ -88,16 +82,19 @@ def worker(kafka, tmp_path_factory):
         "NEWSEVENTS_MAX_ARTICLE_BYTES": str(256 * 1024),
     }
     log_path = base / "worker.log"
-    log_file = open(log_path, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "newsevents.cli", "worker", "-l", "info"], env=env,
-                            stdout=log_file, stderr=subprocess.STDOUT)
+    with open(log_path, "wb") as log_file:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "newsevents.cli", "worker", "-l", "info"],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     running = RunningWorker(proc, kafka.bootstrap, f"http://127.0.0.1:{port}", Topics(prefix), model_dir, log_path)
     try:
         _wait_until_processing(running)
         yield running
     finally:
         stop_gracefully(proc, timeout=30)
-        log_file.close()
 
 
 def _wait_until_processing(w: RunningWorker, timeout: float = 120) -> None:
@@ -109,7 +106,11 @@ def _wait_until_processing(w: RunningWorker, timeout: float = 120) -> None:
         raise RuntimeError(f"{exc}:\n{w.log()}") from None
     probe = json.dumps({"id": "probe", "title": "Probe", "text": "A probe article."}).encode()
     produce(w.bootstrap, w.topics.raw, [(b"probe", probe)])
-    records = collect(w.bootstrap, [w.topics.classified], timeout=max(1.0, deadline - time.monotonic()),
-                      until=lambda rs: any(r["key"] == "probe" for r in rs))
+    records = collect(
+        w.bootstrap,
+        [w.topics.classified],
+        timeout=max(1.0, deadline - time.monotonic()),
+        until=lambda rs: any(r["key"] == "probe" for r in rs),
+    )
     if not any(r["key"] == "probe" for r in records):
         raise RuntimeError(f"worker did not classify a probe article in time:\n{w.log()}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import BrokerError, LocalBroker, default_cache_dir, ensure_kafka_jars
+from newsevents.streams.broker import BrokerError, LocalBroker, default_cache_dir, ensure_kafka_jars
 
 
 async def _round_trip(bootstrap: str, topic: str, payload: bytes) -> list[bytes]:

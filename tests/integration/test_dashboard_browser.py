@@ -17,27 +17,45 @@ pytestmark = pytest.mark.integration
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path(__file__).resolve().parents[2] / "build" / "screenshots" / "dashboard.png"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 # Other articles around the one under test, so the screenshot shows a realistic page.
 COMPANIONS = [
-    {"title": "Lumen Health raises $85 million Series C to expand diagnostics platform",
-     "text": "Lumen Health has raised $85 million in a Series C funding round led by Sequoia Capital, with "
-             "participation from existing investors. The company will use the new capital to hire engineers.",
-     "source": "TechDaily", "url": "https://example.com/lumen-series-c"},
-    {"title": "Contoso names Maria Alvarez chief executive officer",
-     "text": "Contoso said its board has appointed Maria Alvarez as chief executive officer, effective March 1. "
-             "She succeeds John Carter, who is retiring after twelve years in the role.",
-     "source": "Business Wire", "url": "https://example.com/contoso-ceo"},
-    {"title": "City council debates new bike lanes",
-     "text": "Members of the city council spent the evening discussing where new bike lanes could go next "
-             "spring. No decision was taken and the topic will return next month.",
-     "source": "Local Herald"},
-    {"title": "Globex and Initech form strategic alliance for cloud security",
-     "text": "Globex and Initech announced a strategic partnership to jointly develop cloud security products. "
-             "The two companies will combine their research teams under the multi-year agreement.",
-     "source": "Newswire", "url": "https://example.com/globex-initech"},
+    {
+        "title": "Lumen Health raises $85 million Series C to expand diagnostics platform",
+        "text": "Lumen Health has raised $85 million in a Series C funding round led by Sequoia Capital, with "
+        "participation from existing investors. The company will use the new capital to hire engineers.",
+        "source": "TechDaily",
+        "url": "https://example.com/lumen-series-c",
+    },
+    {
+        "title": "Contoso names Maria Alvarez chief executive officer",
+        "text": "Contoso said its board has appointed Maria Alvarez as chief executive officer, effective March 1. "
+        "She succeeds John Carter, who is retiring after twelve years in the role.",
+        "source": "Business Wire",
+        "url": "https://example.com/contoso-ceo",
+    },
+    {
+        "title": "City council debates new bike lanes",
+        "text": "Members of the city council spent the evening discussing where new bike lanes could go next "
+        "spring. No decision was taken and the topic will return next month.",
+        "source": "Local Herald",
+    },
+    {
+        "title": "Globex and Initech form strategic alliance for cloud security",
+        "text": "Globex and Initech announced a strategic partnership to jointly develop cloud security products. "
+        "The two companies will combine their research teams under the multi-year agreement.",
+        "source": "Newswire",
+        "url": "https://example.com/globex-initech",
+    },
 ]
 
 
@@ -69,9 +87,14 @@ def test_new_article_appears_live_with_its_event_and_evidence(worker):
     sync_api = pytest.importorskip("playwright.sync_api")
     tag = uuid.uuid4().hex[:8]
     title = f"Northwind Robotics to acquire Fabrikam Sensors ({tag})"
-    article = {"id": f"dash-{tag}", "title": title, "source": "Test Wire", "url": f"https://example.com/{tag}",
-               "text": "Northwind Robotics said on Monday it has agreed to acquire Fabrikam Sensors in an all-cash "
-                       "deal valued at $1.2 billion. The acquisition is expected to close in the third quarter."}
+    article = {
+        "id": f"dash-{tag}",
+        "title": title,
+        "source": "Test Wire",
+        "url": f"https://example.com/{tag}",
+        "text": "Northwind Robotics said on Monday it has agreed to acquire Fabrikam Sensors in an all-cash "
+        "deal valued at $1.2 billion. The acquisition is expected to close in the third quarter.",
+    }
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
@@ -92,8 +115,9 @@ def test_new_article_appears_live_with_its_event_and_evidence(worker):
             assert page.evaluate("window.__sameDocument") is True
 
             # The counts follow: the acquisition row and the chart's current minute.
-            sync_api.expect(page.locator('#totals tr[data-type="acquisition"] td').nth(1)).not_to_have_text("0",
-                                                                                                        timeout=5_000)
+            sync_api.expect(page.locator('#totals tr[data-type="acquisition"] td').nth(1)).not_to_have_text(
+                "0", timeout=5_000
+            )
             quiet = page.locator("li.article.quiet", has_text="City council debates")
             sync_api.expect(quiet).to_be_visible(timeout=10_000)
             page.wait_for_timeout(3_000)  # let the highlight of new articles fade for the picture

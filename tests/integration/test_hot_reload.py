@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from model.artifact import load_artifact, save_artifact
+from newsevents.model.artifact import load_artifact, save_artifact
 
 from .kafka_helpers import collect, produce
 
@@ -18,10 +18,19 @@ pytestmark = pytest.mark.integration
 
 def _classified_version(worker, title: str) -> str:
     key = f"reload-{uuid.uuid4().hex[:8]}"
-    produce(worker.bootstrap, worker.topics.raw, [(key.encode(), json.dumps(
-        {"title": title, "text": "Acme Corp agreed to buy Foo Ltd for $40 million."}).encode())])
-    records = collect(worker.bootstrap, [worker.topics.classified], timeout=20,
-                      until=lambda rs: any(r["key"] == key for r in rs))
+    produce(
+        worker.bootstrap,
+        worker.topics.raw,
+        [
+            (
+                key.encode(),
+                json.dumps({"title": title, "text": "Acme Corp agreed to buy Foo Ltd for $40 million."}).encode(),
+            )
+        ],
+    )
+    records = collect(
+        worker.bootstrap, [worker.topics.classified], timeout=20, until=lambda rs: any(r["key"] == key for r in rs)
+    )
     return next(r["value"]["model"]["version"] for r in records if r["key"] == key)
 
 
@@ -47,8 +56,13 @@ def test_new_model_is_swapped_in_and_corrupt_one_refused(worker, tmp_path):
     try:
         current = load_artifact(worker.model_dir)
         new_version = f"test-{uuid.uuid4().hex[:6]}"
-        save_artifact(current.classifier, worker.model_dir, name="reloaded", version=new_version,
-                      data_fingerprint=current.manifest["training_data"]["fingerprint"])
+        save_artifact(
+            current.classifier,
+            worker.model_dir,
+            name="reloaded",
+            version=new_version,
+            data_fingerprint=current.manifest["training_data"]["fingerprint"],
+        )
         assert _wait_for(lambda: worker.get("/health")["model"]["version"] == new_version), worker.log()
         assert _classified_version(worker, "Acme buys Foo") == new_version
 

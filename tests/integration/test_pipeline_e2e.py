@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from model.taxonomy import DEFAULT_TAXONOMY
+from newsevents.model.taxonomy import DEFAULT_TAXONOMY
 from tests.conftest import SEED
 
 from .kafka_helpers import collect, produce
@@ -29,11 +29,16 @@ def test_seed_article_pushed_by_kcat_reaches_exactly_its_event_topics(worker):
         pytest.skip("../shared/seed is not present")
     key = f"seed-{uuid.uuid4().hex[:8]}"
     sent = time.monotonic()
-    subprocess.run(["kcat", "-b", worker.bootstrap, "-t", worker.topics.raw, "-P", "-k", key, str(SEED)],
-                   check=True, timeout=30)
+    subprocess.run(
+        ["kcat", "-b", worker.bootstrap, "-t", worker.topics.raw, "-P", "-k", key, str(SEED)], check=True, timeout=30
+    )
     wanted = {worker.topics.event(t) for t in EXPECTED_SEED_TYPES}
-    records = collect(worker.bootstrap, _event_topics(worker) + [worker.topics.classified], timeout=15,
-                      until=lambda rs: wanted <= {r["topic"] for r in rs if r["key"] == key})
+    records = collect(
+        worker.bootstrap,
+        [*_event_topics(worker), worker.topics.classified],
+        timeout=15,
+        until=lambda rs: wanted <= {r["topic"] for r in rs if r["key"] == key},
+    )
     mine = [r for r in records if r["key"] == key]
     arrived = {r["topic"] for r in mine}
     assert wanted <= arrived, f"missing {wanted - arrived}"
@@ -50,11 +55,19 @@ def test_seed_article_pushed_by_kcat_reaches_exactly_its_event_topics(worker):
 
 def test_every_record_is_classified_or_deadlettered_once(worker):
     run = uuid.uuid4().hex[:8]
-    good = [(f"{run}-good-{i}".encode(), json.dumps({
-        "title": f"Harbor Foods opens its first store in Chile ({i})",
-        "text": "Harbor Foods, the Spanish grocer, opened its first store in Santiago on Monday, "
-                "its first step into Latin America.",
-    }).encode()) for i in range(40)]
+    good = [
+        (
+            f"{run}-good-{i}".encode(),
+            json.dumps(
+                {
+                    "title": f"Harbor Foods opens its first store in Chile ({i})",
+                    "text": "Harbor Foods, the Spanish grocer, opened its first store in Santiago on Monday, "
+                    "its first step into Latin America.",
+                }
+            ).encode(),
+        )
+        for i in range(40)
+    ]
     bad = [
         (f"{run}-bad-utf8".encode(), b"\xff\xfe\xfa not text"),
         (f"{run}-bad-empty".encode(), b""),
@@ -66,8 +79,12 @@ def test_every_record_is_classified_or_deadlettered_once(worker):
     produce(worker.bootstrap, worker.topics.raw, good + bad)
     total = len(good) + len(bad)
     topics = [worker.topics.classified, worker.topics.deadletter]
-    records = collect(worker.bootstrap, topics, timeout=30,
-                      until=lambda rs: len({r["key"] for r in rs if (r["key"] or "").startswith(run)}) >= total)
+    records = collect(
+        worker.bootstrap,
+        topics,
+        timeout=30,
+        until=lambda rs: len({r["key"] for r in rs if (r["key"] or "").startswith(run)}) >= total,
+    )
     mine = [r for r in records if (r["key"] or "").startswith(run)]
     classified = [r for r in mine if r["topic"] == worker.topics.classified]
     dead = [r for r in mine if r["topic"] == worker.topics.deadletter]
@@ -75,8 +92,14 @@ def test_every_record_is_classified_or_deadlettered_once(worker):
     assert len({r["key"] for r in mine}) == total  # none twice
     assert {r["key"] for r in classified} == {k.decode() for k, _ in good}
     reasons = {r["key"].split("-bad-")[1]: r["value"]["error"] for r in dead}
-    assert reasons == {"utf8": "invalid_utf8", "empty": "no_text", "array": "not_an_article",
-                       "field": "invalid_field", "big": "oversized", "nothing": "no_text"}
+    assert reasons == {
+        "utf8": "invalid_utf8",
+        "empty": "no_text",
+        "array": "not_an_article",
+        "field": "invalid_field",
+        "big": "oversized",
+        "nothing": "no_text",
+    }
     for r in dead:
         assert r["value"]["schema"] == "newsevents.deadletter/v1"
         assert r["value"]["topic"] == worker.topics.raw and r["value"]["offset"] >= 0
@@ -87,10 +110,18 @@ def test_every_record_is_classified_or_deadlettered_once(worker):
 def test_records_on_every_partition_are_processed(worker):
     run = uuid.uuid4().hex[:8]
     for partition in range(3):
-        produce(worker.bootstrap, worker.topics.raw,
-                [(f"{run}-p{partition}-{i}".encode(), b"[]") for i in range(5)], partition=partition)
-    records = collect(worker.bootstrap, [worker.topics.deadletter], timeout=30,
-                      until=lambda rs: len([r for r in rs if (r["key"] or "").startswith(run)]) >= 15)
+        produce(
+            worker.bootstrap,
+            worker.topics.raw,
+            [(f"{run}-p{partition}-{i}".encode(), b"[]") for i in range(5)],
+            partition=partition,
+        )
+    records = collect(
+        worker.bootstrap,
+        [worker.topics.deadletter],
+        timeout=30,
+        until=lambda rs: len([r for r in rs if (r["key"] or "").startswith(run)]) >= 15,
+    )
     mine = [r for r in records if (r["key"] or "").startswith(run)]
     assert len(mine) == 15
     assert {r["value"]["partition"] for r in mine} == {0, 1, 2}
@@ -98,13 +129,23 @@ def test_records_on_every_partition_are_processed(worker):
 
 def test_web_endpoints_report_health_stats_and_metrics(worker):
     key = f"stats-{uuid.uuid4().hex[:8]}"
-    produce(worker.bootstrap, worker.topics.raw, [(key.encode(), json.dumps({
-        "title": "Kestrel Bank names Maria Duarte chief executive",
-        "text": "Kestrel Bank appointed Maria Duarte as chief executive officer, effective 1 March. "
-                "She succeeds John Pike, who is retiring after 12 years in the role.",
-    }).encode())])
-    collect(worker.bootstrap, [worker.topics.classified], timeout=20,
-            until=lambda rs: any(r["key"] == key for r in rs))
+    produce(
+        worker.bootstrap,
+        worker.topics.raw,
+        [
+            (
+                key.encode(),
+                json.dumps(
+                    {
+                        "title": "Kestrel Bank names Maria Duarte chief executive",
+                        "text": "Kestrel Bank appointed Maria Duarte as chief executive officer, effective 1 March. "
+                        "She succeeds John Pike, who is retiring after 12 years in the role.",
+                    }
+                ).encode(),
+            )
+        ],
+    )
+    collect(worker.bootstrap, [worker.topics.classified], timeout=20, until=lambda rs: any(r["key"] == key for r in rs))
     health = worker.get("/health")
     assert health["status"] == "ok" and health["model"]["version"]
     deadline = time.monotonic() + 20
@@ -117,6 +158,11 @@ def test_web_endpoints_report_health_stats_and_metrics(worker):
     assert stats["types"]["leadership_change"]["last_24h"] >= stats["types"]["leadership_change"]["last_hour"]
     metrics = worker.get("/metrics")
     assert "newsevents_classified_total" in metrics and "newsevents_end_to_end_latency_seconds_bucket" in metrics
-    published = collect(worker.bootstrap, [worker.topics.stats], timeout=15,
-                        until=lambda rs: any(r["key"] == "leadership_change" for r in rs))
+    assert "process_resident_memory_bytes" in metrics  # the standard process collector
+    published = collect(
+        worker.bootstrap,
+        [worker.topics.stats],
+        timeout=15,
+        until=lambda rs: any(r["key"] == "leadership_change" for r in rs),
+    )
     assert any(r["key"] == "leadership_change" and r["value"]["last_hour"] >= 1 for r in published)

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from model.article import Article, prepare
-from model.classifier import EventClassifier
-from model.taxonomy import DEFAULT_TAXONOMY
-from training.corpus import DEFAULT_CORPUS_DIR, label_matrix, load_labelled
+from newsevents.model.article import Article, prepare
+from newsevents.model.classifier import EventClassifier
+from newsevents.model.taxonomy import DEFAULT_TAXONOMY
+from newsevents.training.corpus import DEFAULT_CORPUS_DIR, label_matrix, load_labelled
 
 
 @pytest.fixture(scope="session")
@@ -21,9 +21,9 @@ def fitted(corpus) -> EventClassifier:
     return EventClassifier(taxonomy=DEFAULT_TAXONOMY, cv=3).fit(docs, Y)
 
 
-@pytest.fixture()
+@pytest.fixture
 def artifact_dir(tmp_path, fitted):
-    from model.artifact import save_artifact
+    from newsevents.model.artifact import save_artifact
 
     save_artifact(fitted, tmp_path / "model", name="test-model", data_fingerprint="sha256:test")
     return tmp_path / "model"

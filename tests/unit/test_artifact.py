@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from model.artifact import ArtifactError, load_artifact, read_manifest
+from newsevents.model.artifact import ArtifactError, load_artifact, read_manifest
 
 
 def test_round_trip_keeps_predictions_and_manifest(artifact_dir, fitted):
@@ -53,13 +53,18 @@ def test_other_sklearn_version_is_refused(artifact_dir):
     manifest = json.loads(path.read_text())
     manifest["libraries"]["scikit-learn"] = "0.24.2"
     path.write_text(json.dumps(manifest))
-    with pytest.raises(ArtifactError, match="scikit-learn 0.24.2"):
+    with pytest.raises(ArtifactError, match=r"scikit-learn 0\.24\.2"):
         load_artifact(artifact_dir)
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "missing"), ("{not json", "not JSON"), ('{"format": "other"}', "not a newsevents.model/v1"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "missing"),
+        ("{not json", "not JSON"),
+        ('{"format": "other"}', "not a newsevents.model/v1"),
+    ],
+)
 def test_bad_manifests(artifact_dir, content, message):
     path = artifact_dir / "manifest.json"
     if content is None:

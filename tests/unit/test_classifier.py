@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from model.classifier import EventClassifier, _best_threshold
-from model.taxonomy import DEFAULT_TAXONOMY
+from newsevents.model.classifier import EventClassifier, _best_threshold
+from newsevents.model.taxonomy import DEFAULT_TAXONOMY
 
 ACQUISITION = [
     "Northwind Foods agrees to buy Harbor Snacks for $450 million",
@@ -28,7 +28,7 @@ def test_predict_uses_the_per_type_thresholds(fitted):
 
 def test_calibrated_scores_track_observed_frequencies(fitted, corpus):
     # Out-of-fold scores: most articles scored >= 0.8 truly have the type, few scored < 0.2 do.
-    from training.corpus import label_matrix
+    from newsevents.training.corpus import label_matrix
 
     Y = label_matrix(corpus, DEFAULT_TAXONOMY).astype(bool)
     scores = fitted.oof_scores_
@@ -51,7 +51,11 @@ def test_classify_gives_events_over_threshold_with_evidence(fitted):
 
 
 def test_batch_and_single_calls_agree(fitted):
-    docs = [ACQUISITION, ["Shares of a chipmaker were flat in early trading."], "Acme appoints a new CEO. She starts in May."]
+    docs = [
+        ACQUISITION,
+        ["Shares of a chipmaker were flat in early trading."],
+        "Acme appoints a new CEO. She starts in May.",
+    ]
     batch = fitted.classify(docs)
     single = [fitted.classify([d])[0] for d in docs]
     assert batch == single

@@ -1,4 +1,4 @@
-from model.cleaning import MAX_CLEAN_CHARS, cap_length, clean_text, html_to_text, looks_english, normalise
+from newsevents.model.cleaning import MAX_CLEAN_CHARS, cap_length, clean_text, html_to_text, looks_english, normalise
 
 ARTICLE = (
     "Acme Retail opens its first store in Vietnam, the company said on Tuesday. "
@@ -42,16 +42,18 @@ def test_tweet_list_and_comment_tail_are_cut(seed_text):
 
 
 def test_boilerplate_lines_are_removed_wherever_they_stand():
-    text = "\n".join([
-        "Home | News | Retail | Subscribe",
-        "Advertisement",
-        "Sign up for our daily newsletter to get the latest retail news.",
-        ARTICLE,
-        "We use cookies to give you the best experience. Accept all cookies",
-        "Share this article",
-        "Related articles",
-        "Shoe chain posts record sales",
-    ])
+    text = "\n".join(
+        [
+            "Home | News | Retail | Subscribe",
+            "Advertisement",
+            "Sign up for our daily newsletter to get the latest retail news.",
+            ARTICLE,
+            "We use cookies to give you the best experience. Accept all cookies",
+            "Share this article",
+            "Related articles",
+            "Shoe chain posts record sales",
+        ]
+    )
     cleaned = clean_text(text)
     assert cleaned == ARTICLE
 
@@ -72,16 +74,22 @@ def test_length_is_capped_at_a_sentence_boundary():
 def test_language_check():
     assert looks_english(ARTICLE)
     assert looks_english("Acme buys Foo")  # headlines get the benefit of the doubt
-    assert not looks_english("Der Einzelhändler hat heute bekannt gegeben, dass er eine neue Filiale in "
-                             "Berlin eröffnen wird und dass die Umsätze im letzten Quartal gestiegen sind.")
+    assert not looks_english(
+        "Der Einzelhändler hat heute bekannt gegeben, dass er eine neue Filiale in "
+        "Berlin eröffnen wird und dass die Umsätze im letzten Quartal gestiegen sind."
+    )
     assert not looks_english("阿里巴巴今天宣布与天猫建立战略合作伙伴关系以打击假冒商品并扩大在中国的市场份额")
 
 
 def test_language_check_never_rejects_terse_english():
-    assert looks_english("Kestrel Air appoints Ana Ruiz as chief executive. Kestrel Air named Ana Ruiz "
-                         "chief executive officer on Monday, effective immediately, the carrier said.")
-    assert looks_english("BRIEF-Acme Q3 revenue up 9%\n* Q3 net revenue 18.4 billion pesos versus 16.9 billion "
-                         "pesos year ago\n* Q3 EBITDA margin 19.6% versus 18.9% year ago\n* Volume up 2.1%")
+    assert looks_english(
+        "Kestrel Air appoints Ana Ruiz as chief executive. Kestrel Air named Ana Ruiz "
+        "chief executive officer on Monday, effective immediately, the carrier said."
+    )
+    assert looks_english(
+        "BRIEF-Acme Q3 revenue up 9%\n* Q3 net revenue 18.4 billion pesos versus 16.9 billion "
+        "pesos year ago\n* Q3 EBITDA margin 19.6% versus 18.9% year ago\n* Volume up 2.1%"
+    )
     for foreign in (
         "La empresa anunció hoy la apertura de su primera tienda en Madrid y espera que las ventas crezcan un "
         "diez por ciento este año.",

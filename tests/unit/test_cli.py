@@ -6,10 +6,13 @@ import sys
 
 import pytest
 
+from tests.schemas import assert_valid
+
 
 def run(*args, stdin: bytes = b"", env=None):
-    return subprocess.run([sys.executable, "-m", "newsevents.cli", *args], input=stdin, capture_output=True,
-                          timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "newsevents.cli", *args], input=stdin, capture_output=True, timeout=120, env=env
+    )
 
 
 def test_classify_answers_every_line_in_order(artifact_dir):
@@ -33,6 +36,9 @@ def test_classify_answers_every_line_in_order(artifact_dir):
     assert out[4]["events"] == [] and out[4]["reason"] == "no_text"
     assert out[5]["error"] == "oversized"
     assert out[6]["schema"] == "newsevents.classified/v1"
+    for value in out:
+        if "schema" in value:
+            assert_valid(value, "classified")
 
 
 def test_tampered_artifact_is_refused_in_one_line(artifact_dir):
@@ -45,12 +51,15 @@ def test_tampered_artifact_is_refused_in_one_line(artifact_dir):
     assert proc.stdout == b""
 
 
-@pytest.mark.parametrize("args, message", [
-    (["classify", "/no/such/file.jsonl"], "no such file"),
-    (["classify", "--model", "/no/such/model"], "no model artifact"),
-    (["evaluate", "/no/such/file.jsonl", "--model", "{model}"], "no such file"),
-    (["train", "/no/such/dir", "--output", "{tmp}/m"], "no such file"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["classify", "/no/such/file.jsonl"], "no such file"),
+        (["classify", "--model", "/no/such/model"], "no model artifact"),
+        (["evaluate", "/no/such/file.jsonl", "--model", "{model}"], "no such file"),
+        (["train", "/no/such/dir", "--output", "{tmp}/m"], "no such file"),
+    ],
+)
 def test_bad_arguments_give_one_line_and_exit_2(args, message, artifact_dir, tmp_path):
     args = [a.format(model=artifact_dir, tmp=tmp_path) for a in args]
     proc = run(*args)

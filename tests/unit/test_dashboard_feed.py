@@ -10,26 +10,49 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from newsevents.config import Settings
-from streams.dashboard import ClientOutbox, DashboardFeed, EventCounts, FeedState, article_card, install_dashboard
+from newsevents.streams.dashboard import (
+    ClientOutbox,
+    DashboardFeed,
+    EventCounts,
+    FeedState,
+    article_card,
+    install_dashboard,
+)
 
 SETTINGS = Settings(topic_prefix="t")
 CLASSIFIED = SETTINGS.topics.classified
-NOW = 1_800_000_000.0          # a fixed wall clock, on a minute boundary
+NOW = 1_800_000_000.0  # a fixed wall clock, on a minute boundary
 MINUTE = int(NOW // 60)
 
 
 def classified(i: int, types: list[str], *, at: str | None = None) -> bytes:
     events = [{"type": t, "score": 0.9, "evidence": [f"Sentence {i} about {t}."]} for t in types]
-    return json.dumps({"schema": "newsevents.classified/v1", "id": f"a{i}", "title": f"Article {i}", "url": "",
-                       "source": "wire", "published_at": "", "events": events, "scores": {},
-                       "processed_at": at or f"2027-01-15T08:00:{i % 60:02d}.{i:06d}Z"}).encode()
+    return json.dumps(
+        {
+            "schema": "newsevents.classified/v1",
+            "id": f"a{i}",
+            "title": f"Article {i}",
+            "url": "",
+            "source": "wire",
+            "published_at": "",
+            "events": events,
+            "scores": {},
+            "processed_at": at or f"2027-01-15T08:00:{i % 60:02d}.{i:06d}Z",
+        }
+    ).encode()
 
 
 def fresh_state(live_from: int = 0, partitions: int = 1) -> FeedState:
     state = FeedState(SETTINGS)
     tps = [(CLASSIFIED, p) for p in range(partitions)]
-    state.start(None, live_from=dict.fromkeys(tps, live_from), articles=0, deadletters=0, now=NOW,
-                backfill=tps if live_from else ())
+    state.start(
+        None,
+        live_from=dict.fromkeys(tps, live_from),
+        articles=0,
+        deadletters=0,
+        now=NOW,
+        backfill=tps if live_from else (),
+    )
     return state
 
 
@@ -38,20 +61,20 @@ def test_outbox_releases_at_most_the_rate_and_keeps_the_newest():
     for i in range(1000):
         box.offer({"id": i})
     first = box.take(0.0)
-    assert [a["id"] for a in first] == list(range(970, 980))   # the burst, from the newest 30
+    assert [a["id"] for a in first] == list(range(970, 980))  # the burst, from the newest 30
     assert box.skipped == 970
-    assert box.take(0.05) == []                                 # no token yet
+    assert box.take(0.05) == []  # no token yet
     assert 0.04 < box.delay(0.05) <= 0.05
     assert len(box.take(0.5)) == 5
     released = len(first) + 5 + sum(len(box.take(t / 10)) for t in range(6, 31))
-    assert released == 30                                       # nothing more was waiting
+    assert released == 30  # nothing more was waiting
     assert box.delay(3.0) is None
 
 
 def test_outbox_over_time_never_exceeds_burst_plus_rate():
     box = ClientOutbox(rate=10, now=0.0)
     released = 0
-    for tick in range(1, 101):                                  # 10 s of a 1000/s flood, 100 ms ticks
+    for tick in range(1, 101):  # 10 s of a 1000/s flood, 100 ms ticks
         now = tick / 10
         for i in range(100):
             box.offer({"id": (tick, i)})
@@ -70,21 +93,21 @@ def test_every_article_is_counted_even_when_few_are_forwarded():
     assert snap["articles"] == 5000
     assert snap["totals"]["acquisition"]["last_hour"] == 2500
     assert snap["totals"]["funding"] == {"last_hour": 500, "last_24h": 500, "total": 500}
-    assert snap["timeline"]["earnings"][-1] == 500             # all in the current minute
+    assert snap["timeline"]["earnings"][-1] == 500  # all in the current minute
     assert len(box.take(0.0)) == 10 and box.skipped == 4970
     assert len(state.recent) == 30
 
 
 def test_backfill_is_shown_once_complete_and_not_counted_twice():
-    state = fresh_state(live_from=20, partitions=2)             # offsets < 20 were in the seed stats
+    state = fresh_state(live_from=20, partitions=2)  # offsets < 20 were in the seed stats
     box = ClientOutbox(now=0.0)
     state.clients.add(box)
     for offset in range(20):
         state.handle_record(CLASSIFIED, 0, offset, None, classified(offset, ["partnership"]), now=NOW)
-    assert not box.pending                                      # partition 1 is still being re-read
+    assert not box.pending  # partition 1 is still being re-read
     for offset in range(20):
         state.handle_record(CLASSIFIED, 1, offset, None, classified(100 + offset, ["partnership"]), now=NOW)
-    assert len(box.pending) == 30 and box.skipped == 0          # the newest 30 of both, in time order
+    assert len(box.pending) == 30 and box.skipped == 0  # the newest 30 of both, in time order
     assert [a["processed_at"] for a in box.pending] == sorted(a["processed_at"] for a in box.pending)
     for offset in range(20, 25):
         state.handle_record(CLASSIFIED, 0, offset, int(NOW * 1000), classified(offset, ["partnership"]), now=NOW)
@@ -95,15 +118,19 @@ def test_backfill_is_shown_once_complete_and_not_counted_twice():
 def test_recent_articles_stay_in_time_order_across_partitions():
     state = fresh_state()
     for offset, second in enumerate([5, 1, 9, 3]):
-        state.handle_record(CLASSIFIED, offset % 2, offset, None,
-                            classified(offset, [], at=f"2027-01-15T08:00:0{second}.000Z"), now=NOW)
+        state.handle_record(
+            CLASSIFIED, offset % 2, offset, None, classified(offset, [], at=f"2027-01-15T08:00:0{second}.000Z"), now=NOW
+        )
     assert [c["processed_at"][17:19] for c in state.recent] == ["01", "03", "05", "09"]
 
 
 def test_seed_timeline_rolls_with_the_clock():
     counts = EventCounts(minutes=5)
-    counts.seed({"timeline": {"funding": [1, 0, 0, 2, 3]}, "types": {"funding": {"last_24h": 9, "total": 40}}},
-                now_minute=MINUTE, at=NOW)
+    counts.seed(
+        {"timeline": {"funding": [1, 0, 0, 2, 3]}, "types": {"funding": {"last_24h": 9, "total": 40}}},
+        now_minute=MINUTE,
+        at=NOW,
+    )
     counts.add_article(["funding"], minute=MINUTE + 1, now=NOW + 60)
     snap = counts.snapshot(now_minute=MINUTE + 1, now=NOW + 60)
     assert snap["timeline"]["funding"] == [0, 0, 2, 3, 1]
@@ -113,7 +140,7 @@ def test_seed_timeline_rolls_with_the_clock():
 def test_stats_messages_rebase_totals_and_old_ones_are_ignored():
     counts = EventCounts()
     counts.seed({"types": {"funding": {"last_24h": 9, "total": 40}}}, now_minute=MINUTE, at=NOW)
-    counts.apply_stats({"type": "funding", "last_24h": 1, "total": 1}, at=NOW - 5)   # re-read history
+    counts.apply_stats({"type": "funding", "last_24h": 1, "total": 1}, at=NOW - 5)  # re-read history
     counts.add_article(["funding"], minute=MINUTE, now=NOW)
     assert counts.snapshot(now_minute=MINUTE, now=NOW)["totals"]["funding"]["total"] == 41
     counts.apply_stats({"type": "funding", "last_24h": 12, "total": 45}, at=NOW + 2)
@@ -136,8 +163,13 @@ def test_dead_letters_and_junk_records():
 
 
 def test_article_card_bounds_what_goes_to_browsers():
-    card = article_card({"id": "x", "title": 5, "events": [
-        {"type": "funding", "score": "0.5", "evidence": ["s" * 1000] * 9}, {"score": 1}, "junk"]})
+    card = article_card(
+        {
+            "id": "x",
+            "title": 5,
+            "events": [{"type": "funding", "score": "0.5", "evidence": ["s" * 1000] * 9}, {"score": 1}, "junk"],
+        }
+    )
     assert card["title"] == ""
     assert len(card["events"]) == 1
     assert len(card["events"][0]["evidence"]) == 3 and len(card["events"][0]["evidence"][0]) == 400
@@ -146,16 +178,17 @@ def test_article_card_bounds_what_goes_to_browsers():
 
 def _stub_tail(feed: DashboardFeed, log: list[str]):
     """A stand-in for the Kafka tail: seeds the state, records start and stop."""
+
     async def tail() -> None:
         log.append("start")
-        feed.state.start({"timeline": {"acquisition": [0] * 60}}, live_from={}, articles=0, deadletters=0,
-                         now=NOW)
+        feed.state.start({"timeline": {"acquisition": [0] * 60}}, live_from={}, articles=0, deadletters=0, now=NOW)
         feed.status = "live"
         try:
             await asyncio.Event().wait()
         finally:
-            await asyncio.sleep(0.05)                           # stopping a consumer takes a moment
+            await asyncio.sleep(0.05)  # stopping a consumer takes a moment
             log.append("stop")
+
     return tail
 
 
@@ -168,15 +201,15 @@ async def test_feed_runs_only_while_someone_watches(monkeypatch):
     assert log == ["start"] and feed.running
     feed.unsubscribe(a)
     await asyncio.sleep(0.1)
-    assert feed.running                                         # b still watches
+    assert feed.running  # b still watches
     feed.unsubscribe(b)
-    c = feed.subscribe()                                        # a reload within the grace period
+    c = feed.subscribe()  # a reload within the grace period
     await asyncio.sleep(0.1)
     assert log == ["start"]
     feed.unsubscribe(c)
-    await asyncio.sleep(0.07)                                   # idle: cancelled, still stopping
+    await asyncio.sleep(0.07)  # idle: cancelled, still stopping
     assert log == ["start"]
-    feed.subscribe()                                            # a new browser meanwhile
+    feed.subscribe()  # a new browser meanwhile
     await asyncio.sleep(0.1)
     assert log == ["start", "stop", "start"] and feed.running
     await feed.close()
@@ -208,7 +241,7 @@ async def test_sse_stream_sends_hello_articles_and_counts(monkeypatch):
         status = await (await client.get("/dashboard/feed")).json()
         assert status == {"running": True, "status": "live", "clients": 1}
         response.close()
-    assert log == ["start", "stop"]                             # shutdown stopped the consumer
+    assert log == ["start", "stop"]  # shutdown stopped the consumer
 
 
 async def _read_events(response):

@@ -6,9 +6,9 @@ import html
 
 import pytest
 
-from model.article import Article, article_from_text
-from model.service import ArticleClassifier
-from model.taxonomy import DEFAULT_TAXONOMY
+from newsevents.model.article import Article, article_from_text
+from newsevents.model.service import ArticleClassifier
+from newsevents.model.taxonomy import DEFAULT_TAXONOMY
 
 SEED_TYPES = {"partnership", "market_expansion", "anti_counterfeiting"}
 
@@ -44,9 +44,11 @@ def test_seed_article_without_its_boilerplate_tail(classifier, seed_text):
 def test_seed_article_as_html(classifier, seed_text):
     title, _, body = seed_text.partition("\n")
     paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in body.split("\n\n") if p.strip())
-    page = (f"<html><head><script>var tracking = 'alliance partnership';</script><style>p{{}}</style></head>"
-            f"<body><nav>Home | Retail | Subscribe</nav><article><h1>{html.escape(title)}</h1>{paragraphs}"
-            f"</article><div id='comments'>Comments: great deal!</div></body></html>")
+    page = (
+        f"<html><head><script>var tracking = 'alliance partnership';</script><style>p{{}}</style></head>"
+        f"<body><nav>Home | Retail | Subscribe</nav><article><h1>{html.escape(title)}</h1>{paragraphs}"
+        f"</article><div id='comments'>Comments: great deal!</div></body></html>"
+    )
     [result] = classifier.classify([Article(id="seed-html", html=page)])
     _check(result, seed_text)
 
@@ -59,6 +61,6 @@ def test_manifest_describes_the_shipped_model(default_model):
 
 
 def test_shipped_model_was_trained_on_the_shipped_corpus(default_model):
-    from training.corpus import DEFAULT_CORPUS_DIR, fingerprint, load_labelled
+    from newsevents.training.corpus import DEFAULT_CORPUS_DIR, fingerprint, load_labelled
 
     assert default_model.manifest["training_data"]["fingerprint"] == fingerprint(load_labelled([DEFAULT_CORPUS_DIR]))

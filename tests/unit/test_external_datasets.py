@@ -6,8 +6,8 @@ the keyword rules on biotech press releases it has never seen in any form.
 
 import pytest
 
-from training.evaluate import evaluate_external
-from training.external import find_datasets_dir, load_external
+from newsevents.training.evaluate import evaluate_external
+from newsevents.training.external import find_datasets_dir, load_external
 
 
 @pytest.fixture(scope="module")

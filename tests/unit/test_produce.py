@@ -1,7 +1,7 @@
 import json
 from pathlib import Path
 
-from streams.produce import ProduceSummary, expand_inputs, messages_from
+from newsevents.streams.produce import ProduceSummary, expand_inputs, messages_from
 
 
 def _messages(path: Path, raw: bool = False, limit: int = 1000):
@@ -11,7 +11,9 @@ def _messages(path: Path, raw: bool = False, limit: int = 1000):
 
 def test_json_lines_are_sent_as_is_keyed_by_id_and_bad_lines_refused(tmp_path):
     path = tmp_path / "in.jsonl"
-    path.write_text('{"id": "a", "text": "x"}\n\nnot json\n[1]\n{"text": "no id"}\n' + '{"text": "' + "y" * 2000 + '"}\n')
+    path.write_text(
+        '{"id": "a", "text": "x"}\n\nnot json\n[1]\n{"text": "no id"}\n' + '{"text": "' + "y" * 2000 + '"}\n'
+    )
     sent, summary = _messages(path)
     assert [m.key for m in sent] == [b"a", None]
     assert json.loads(sent[0].value) == {"id": "a", "text": "x"}

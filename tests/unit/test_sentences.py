@@ -1,31 +1,48 @@
 import pytest
 
-from model.sentences import split_sentences
+from newsevents.model.sentences import split_sentences
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Acme Inc. said it would buy Foo. The deal closes in May.",
-     ["Acme Inc. said it would buy Foo.", "The deal closes in May."]),
-    ("Mr. Smith and Dr. Jones met on Jan. 5 in St. Louis. They agreed.",
-     ["Mr. Smith and Dr. Jones met on Jan. 5 in St. Louis.", "They agreed."]),
-    ("Sales in the U.S. rose 4%. Europe was flat.", ["Sales in the U.S. rose 4%.", "Europe was flat."]),
-    ("It will open stores in the U.S. The first opens in May.",
-     ["It will open stores in the U.S.", "The first opens in May."]),
-    ("J. R. Smith will lead the unit. He starts Monday.", ["J. R. Smith will lead the unit.", "He starts Monday."]),
-    ("It bought Foo Corp. The price was $3 bn. Shares rose!",
-     ["It bought Foo Corp.", "The price was $3 bn.", "Shares rose!"]),
-    ("\u201cWe are delighted,\u201d she said. \u201cIt is a big step.\u201d",
-     ["\u201cWe are delighted,\u201d she said.", "\u201cIt is a big step.\u201d"]),
-    ("Revenue rose 3.5 per cent to $1.2 billion. Profit fell.",
-     ["Revenue rose 3.5 per cent to $1.2 billion.", "Profit fell."]),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Acme Inc. said it would buy Foo. The deal closes in May.",
+            ["Acme Inc. said it would buy Foo.", "The deal closes in May."],
+        ),
+        (
+            "Mr. Smith and Dr. Jones met on Jan. 5 in St. Louis. They agreed.",
+            ["Mr. Smith and Dr. Jones met on Jan. 5 in St. Louis.", "They agreed."],
+        ),
+        ("Sales in the U.S. rose 4%. Europe was flat.", ["Sales in the U.S. rose 4%.", "Europe was flat."]),
+        (
+            "It will open stores in the U.S. The first opens in May.",
+            ["It will open stores in the U.S.", "The first opens in May."],
+        ),
+        ("J. R. Smith will lead the unit. He starts Monday.", ["J. R. Smith will lead the unit.", "He starts Monday."]),
+        (
+            "It bought Foo Corp. The price was $3 bn. Shares rose!",
+            ["It bought Foo Corp.", "The price was $3 bn.", "Shares rose!"],
+        ),
+        (
+            "\u201cWe are delighted,\u201d she said. \u201cIt is a big step.\u201d",
+            ["\u201cWe are delighted,\u201d she said.", "\u201cIt is a big step.\u201d"],
+        ),
+        (
+            "Revenue rose 3.5 per cent to $1.2 billion. Profit fell.",
+            ["Revenue rose 3.5 per cent to $1.2 billion.", "Profit fell."],
+        ),
+    ],
+)
 def test_splits_survive_abbreviations(text, expected):
     assert split_sentences(text) == expected
 
 
 def test_paragraph_break_ends_a_sentence_without_punctuation():
     assert split_sentences("Acme strikes deal with Tmall\n\nThe partnership was announced.") == [
-        "Acme strikes deal with Tmall", "The partnership was announced."]
+        "Acme strikes deal with Tmall",
+        "The partnership was announced.",
+    ]
 
 
 def test_line_breaks_inside_a_paragraph_are_joined():

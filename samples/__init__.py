@@ -1,0 +1,1 @@
+"""Sample data shipped with newsevents: the demo stream (``stream.jsonl``) and its annotations."""
