@@ -164,7 +164,7 @@ def _minor(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
-def load_artifact(directory: Path) -> LoadedModel:
+def load_artifact(directory: Path, *, expected_sha256: str | None = None) -> LoadedModel:
     """Verify and load an artifact.
 
     Checks, in order: the manifest; the model file's SHA-256 against the
@@ -185,6 +185,11 @@ def load_artifact(directory: Path) -> LoadedModel:
     if not model_path.is_file():
         raise ArtifactError(f"{model_path} is missing")
     actual = sha256_file(model_path)
+    if expected_sha256 is not None and actual != expected_sha256:
+        raise ArtifactError(
+            f"{model_path} is not the pinned model (NEWSEVENTS_MODEL_SHA256 {expected_sha256[:12]}..., "
+            f"file {actual[:12]}...); refusing to load it"
+        )
     if actual != manifest["model_sha256"]:
         raise ArtifactError(
             f"checksum mismatch for {model_path}: the file is corrupt or was modified "

@@ -65,6 +65,15 @@ def _float(env: dict, name: str, default: float) -> float:
     return value
 
 
+def _sha256(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    value = raw.strip().lower().removeprefix("sha256:")
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise ConfigError("NEWSEVENTS_MODEL_SHA256 must be 64 hexadecimal digits (the model file's SHA-256)")
+    return value
+
+
 @dataclass(frozen=True)
 class Topics:
     """Topic names under a prefix (``news`` by default)."""
@@ -107,6 +116,10 @@ class Settings:
     web_port: int = 6066  # NEWSEVENTS_WEB_PORT
     reload_interval: float = 5.0  # NEWSEVENTS_RELOAD_INTERVAL (seconds)
     stats_interval: float = 10.0  # NEWSEVENTS_STATS_INTERVAL (seconds)
+    model_processes: int = 1  # NEWSEVENTS_MODEL_PROCESSES (0: a thread of the worker)
+    stall_seconds: float = 60.0  # NEWSEVENTS_STALL_SECONDS (/health turns 503 after this long without progress)
+    web_token: str | None = field(default=None, repr=False)  # NEWSEVENTS_WEB_TOKEN
+    model_sha256: str | None = None  # NEWSEVENTS_MODEL_SHA256
     data_dir: Path = field(default_factory=lambda: default_cache_dir() / "worker")  # NEWSEVENTS_DATA_DIR
 
     @property
@@ -139,8 +152,16 @@ class Settings:
             web_port=_int(env, "NEWSEVENTS_WEB_PORT", defaults.web_port),
             reload_interval=_float(env, "NEWSEVENTS_RELOAD_INTERVAL", defaults.reload_interval),
             stats_interval=_float(env, "NEWSEVENTS_STATS_INTERVAL", defaults.stats_interval),
+            model_processes=_int(env, "NEWSEVENTS_MODEL_PROCESSES", defaults.model_processes, minimum=0),
+            stall_seconds=_float(env, "NEWSEVENTS_STALL_SECONDS", defaults.stall_seconds),
+            web_token=env.get("NEWSEVENTS_WEB_TOKEN") or None,
+            model_sha256=_sha256(env.get("NEWSEVENTS_MODEL_SHA256")),
             data_dir=Path(env["NEWSEVENTS_DATA_DIR"]) if env.get("NEWSEVENTS_DATA_DIR") else defaults.data_dir,
         )
+
+    def kafka_client_options(self) -> dict:
+        """Keyword arguments every aiokafka client of ours takes (security settings)."""
+        return {}
 
     def with_overrides(self, **values) -> Settings:
         """A copy with the given settings replaced; None values are ignored."""

@@ -15,6 +15,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     Info,
     PlatformCollector,
@@ -78,6 +79,15 @@ class WorkerMetrics:
             registry=registry,
         )
         self.model = Info("newsevents_model", "The model serving now.", registry=registry)
+        self.agent_crashes = Counter(
+            "newsevents_agent_crashes", "Agents that crashed (the worker then stops).", ["agent"], registry=registry
+        )
+        self.consumer_lag = Gauge(
+            "newsevents_consumer_lag",
+            "Raw records behind the last one this worker published, by partition it holds.",
+            ["topic", "partition"],
+            registry=registry,
+        )
 
     def count_batch(
         self, records: int, classified: int, deadlettered: Mapping[str, int], events: Mapping[str, int]

@@ -1,13 +1,20 @@
 """One batch of raw records in, the records to publish out.
 
-Plain Python (no Faust, no Kafka client): the agent in :mod:`streams.app`
-hands each batch here and sends what comes back. Every input record yields
-exactly one ``classified`` or one ``deadletter`` output, plus one output per
-event type on its event topic.
+Plain Python (no Faust, no Kafka client): the worker hands each batch here
+(in a child process or a thread) and publishes what comes back.
+
+The promise, kept by construction: every input record yields exactly one
+primary output, a ``classified`` value or a dead letter, plus one copy of the
+classified value per event type on its event topic. Whatever goes wrong with
+one record (a payload that is not an article, a classifier failure, an
+exception nobody foresaw) becomes that record's dead letter and never takes
+the rest of the batch with it. Every output, key and value, fits the
+producer's request limit.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -15,10 +22,16 @@ from dataclasses import dataclass, field
 
 from newsevents.config import Topics
 from newsevents.model.article import Article, ArticleError, parse_article
-from newsevents.model.messages import deadletter_message, encode
+from newsevents.model.messages import DEADLETTER_SCHEMA, deadletter_message, encode, utc_now
 from newsevents.model.service import ArticleClassifier
 
 log = logging.getLogger(__name__)
+
+#: Largest key + value we send. Kafka's producer refuses requests over
+#: 1,048,576 bytes by default; the rest is room for record and batch headers.
+MAX_RECORD_BYTES = 1_000_000
+#: Longest record key we send (article ids are bounded well below this).
+MAX_KEY_BYTES = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +48,8 @@ class RawRecord:
 
 @dataclass(frozen=True, slots=True)
 class Output:
+    """One record to publish."""
+
     topic: str
     key: bytes | None
     value: bytes
@@ -50,19 +65,96 @@ class BatchResult:
     events: Counter = field(default_factory=Counter)  # event type -> count
     model_version: str = ""
 
+    def merge(self, other: BatchResult) -> None:
+        """Add another result's outputs and counts to this one."""
+        self.outputs.extend(other.outputs)
+        self.classified += other.classified
+        self.deadlettered.update(other.deadlettered)
+        self.events.update(other.events)
+        self.model_version = other.model_version or self.model_version
 
-def _deadletter(topics: Topics, record: RawRecord, code: str, detail: str, article_id: str | None) -> Output:
-    value = deadletter_message(
-        record.value if record.value is not None else b"",
-        error=code,
-        detail=detail,
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        article_id=article_id,
-    )
-    key = article_id.encode() if article_id else record.key
-    return Output(topics.deadletter, key, encode(value))
+
+def _fits(key: bytes | None, value: bytes) -> bool:
+    return len(key or b"") <= MAX_KEY_BYTES and len(key or b"") + len(value) <= MAX_RECORD_BYTES
+
+
+def _record_id(record: RawRecord) -> str | None:
+    return record.key.decode("utf-8", "replace") if record.key else None
+
+
+def _safe_deadletter(record: RawRecord, topics: Topics, code: str, detail: str) -> Output:
+    """A dead letter that cannot fail: ASCII only, payload quoted as base64 within the budget."""
+    payload = record.value or b""
+    budget = (MAX_RECORD_BYTES // 2) * 3 // 4  # base64 grows 4/3; leave room for the other fields
+    quoted = payload[:budget]
+    message = {
+        "schema": DEADLETTER_SCHEMA,
+        "error": code,
+        "detail": detail.encode("ascii", "replace").decode("ascii")[:500],
+        "payload": base64.b64encode(quoted).decode("ascii"),
+        "payload_encoding": "base64",
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "failed_at": utc_now(),
+    }
+    if len(quoted) < len(payload):
+        message["payload_truncated"] = True
+        message["payload_bytes"] = len(payload)
+    key = record.key if record.key and len(record.key) <= MAX_KEY_BYTES else None
+    return Output(topics.deadletter, key, encode(message))
+
+
+def _deadletter(record: RawRecord, topics: Topics, code: str, detail: str, article_id: str | None) -> Output:
+    try:
+        value = encode(
+            deadletter_message(
+                record.value if record.value is not None else b"",
+                error=code,
+                detail=detail,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                article_id=article_id,
+            )
+        )
+        key = article_id.encode("utf-8", "replace") if article_id else record.key
+        if _fits(key, value):
+            return Output(topics.deadletter, key, value)
+    except Exception:
+        log.exception("could not build the dead letter of %s[%d]@%d", record.topic, record.partition, record.offset)
+    return _safe_deadletter(record, topics, code, detail)
+
+
+def internal_error_result(record: RawRecord, topics: Topics, detail: str) -> BatchResult:
+    """The result for a record that could not be handled at all: one ``internal_error`` dead letter."""
+    result = BatchResult()
+    result.outputs.append(_safe_deadletter(record, topics, "internal_error", detail))
+    result.deadlettered["internal_error"] += 1
+    return result
+
+
+def _parse(record: RawRecord, max_bytes: int) -> Article:
+    if record.value is None:
+        raise ArticleError("no_text", "the record has no value (tombstone)", _record_id(record))
+    return parse_article(record.value, max_bytes=max_bytes, fallback_id=_record_id(record))
+
+
+def _classify(classifier: ArticleClassifier, articles: Sequence[Article]) -> list[dict | Exception]:
+    """One message per article, or the exception that article raised."""
+    if not articles:
+        return []
+    try:
+        return list(classifier.classify(articles))
+    except Exception:
+        log.exception("batch of %d failed to classify; retrying one by one", len(articles))
+    messages: list[dict | Exception] = []
+    for article in articles:
+        try:
+            messages.append(classifier.classify([article])[0])
+        except Exception as exc:
+            messages.append(exc)
+    return messages
 
 
 def process_batch(
@@ -72,53 +164,51 @@ def process_batch(
     *,
     max_bytes: int,
 ) -> BatchResult:
-    """Parse, classify and route a batch.
+    """Parse, classify and route a batch: one primary output per record, in input order.
 
     Records that cannot be parsed are dead-lettered with their reason code.
-    If the classifier fails on the batch, each article is retried alone so
-    one bad article cannot take the others down with it; the ones that still
-    fail are dead-lettered as ``classification_error``.
+    If the classifier fails on the batch, each article is retried alone; one
+    that still fails is dead-lettered as ``classification_error``. Any other
+    exception while handling a record dead-letters it as ``internal_error``,
+    naming the exception type.
     """
     result = BatchResult(model_version=classifier.version)
-    parsed: list[tuple[RawRecord, Article]] = []
-    for record in records:
-        record_id = record.key.decode("utf-8", "replace") if record.key else None
-        if record.value is None:
-            result.outputs.append(
-                _deadletter(topics, record, "no_text", "the record has no value (tombstone)", record_id)
-            )
-            result.deadlettered["no_text"] += 1
-            continue
+    parsed: list[tuple[int, RawRecord, Article]] = []
+    primary: list[list[Output] | None] = [None] * len(records)
+    for i, record in enumerate(records):
         try:
-            parsed.append((record, parse_article(record.value, max_bytes=max_bytes, fallback_id=record_id)))
+            parsed.append((i, record, _parse(record, max_bytes)))
         except ArticleError as exc:
-            result.outputs.append(_deadletter(topics, record, exc.code, exc.detail, exc.article_id))
+            primary[i] = [_deadletter(record, topics, exc.code, exc.detail, exc.article_id)]
             result.deadlettered[exc.code] += 1
+        except Exception as exc:
+            primary[i] = [_deadletter(record, topics, "internal_error", f"parsing raised {type(exc).__name__}", None)]
+            result.deadlettered["internal_error"] += 1
 
-    messages: list[dict | None]
-    try:
-        messages = list(classifier.classify([a for _, a in parsed]))
-    except Exception:
-        log.exception("batch of %d failed to classify; retrying one by one", len(parsed))
-        messages = []
-        for _, article in parsed:
-            try:
-                messages.append(classifier.classify([article])[0])
-            except Exception:
-                messages.append(None)
-
-    for (record, article), message in zip(parsed, messages, strict=True):
-        key = article.id.encode()
-        if message is None:
-            result.outputs.append(
-                _deadletter(topics, record, "classification_error", "the classifier failed on this article", article.id)
-            )
+    messages = _classify(classifier, [article for _, _, article in parsed])
+    for (i, record, article), message in zip(parsed, messages, strict=True):
+        if isinstance(message, Exception):
+            detail = f"the classifier failed on this article ({type(message).__name__})"
+            primary[i] = [_deadletter(record, topics, "classification_error", detail, article.id)]
             result.deadlettered["classification_error"] += 1
             continue
-        value = encode(message)
-        result.outputs.append(Output(topics.classified, key, value))
+        try:
+            key = article.id.encode("utf-8")
+            value = encode(message)
+            if not _fits(key, value):
+                raise ValueError(f"the classified message is {len(value):,} bytes, over the record limit")
+            outputs = [Output(topics.classified, key, value)]
+            outputs += [Output(topics.event(event["type"]), key, value) for event in message["events"]]
+        except Exception as exc:
+            detail = f"building the output raised {type(exc).__name__}: {str(exc)[:200]}"
+            primary[i] = [_deadletter(record, topics, "internal_error", detail, None)]
+            result.deadlettered["internal_error"] += 1
+            continue
+        primary[i] = outputs
         result.classified += 1
-        for event in message["events"]:
-            result.outputs.append(Output(topics.event(event["type"]), key, value))
-            result.events[event["type"]] += 1
+        result.events.update(event["type"] for event in message["events"])
+
+    for record_outputs in primary:
+        assert record_outputs is not None  # every record was given its outputs above
+        result.outputs.extend(record_outputs)
     return result

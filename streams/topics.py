@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
@@ -23,10 +24,13 @@ class KafkaUnavailable(Exception):
 
 
 async def ensure_topics_async(
-    bootstrap: str, names: Iterable[str], partitions: int, *, timeout: float = 15.0
+    bootstrap: str, names: Iterable[str], partitions: int, *, timeout: float = 15.0, **client_options: Any
 ) -> list[str]:
-    """Create the topics that do not exist yet; return the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    """Create the topics that do not exist yet; return the names created.
+
+    ``client_options`` go to the admin client (security settings).
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), **client_options)
     try:
         await asyncio.wait_for(admin.start(), timeout)
     except (TimeoutError, KafkaConnectionError, OSError) as exc:
@@ -51,6 +55,6 @@ async def ensure_topics_async(
         await admin.close()
 
 
-def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int) -> list[str]:
+def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, **client_options: Any) -> list[str]:
     """Blocking wrapper of :func:`ensure_topics_async`."""
-    return asyncio.run(ensure_topics_async(bootstrap, names, partitions))
+    return asyncio.run(ensure_topics_async(bootstrap, names, partitions, **client_options))

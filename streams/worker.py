@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
 from newsevents.config import Settings
-from newsevents.model.artifact import ArtifactError, load_artifact
-from newsevents.model.service import ArticleClassifier
+from newsevents.model.artifact import ArtifactError
+from newsevents.streams.executor import ModelInfo, ModelRunner, Processing, make_runners
 from newsevents.streams.topics import KafkaUnavailable, ensure_topics, quiet_client_logs
 
 
@@ -26,18 +27,51 @@ def worker_topics(settings: Settings, taxonomy: list[str]) -> list[str]:
     ]
 
 
+def _start_runners(settings: Settings) -> tuple[ModelInfo, list[ModelRunner]]:
+    """Start the model runners and load the model in each; raises ArtifactError."""
+    processing = Processing(settings.topics, settings.max_article_bytes, settings.model_sha256)
+    runners = make_runners(settings.model_processes, processing)
+
+    async def load_all() -> ModelInfo:
+        infos = [await runner.load(str(settings.model_path)) for runner in runners]
+        return infos[0]
+
+    try:
+        return asyncio.run(load_all()), runners
+    except BaseException:
+        asyncio.run(_close(runners))
+        raise
+
+
+async def _close(runners: list[ModelRunner]) -> None:
+    for runner in runners:
+        await runner.close()
+
+
 def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
     """Run until interrupted; returns the exit code. Errors before start-up are one line."""
     try:
-        classifier = ArticleClassifier(load_artifact(settings.model_path))
+        model, runners = _start_runners(settings)
     except ArtifactError as exc:
         print(f"newsevents: error: cannot use model: {exc}", file=sys.stderr)
         return 2
+    try:
+        return _run(settings, model, runners, loglevel)
+    finally:
+        asyncio.run(_close(runners))
+
+
+def _run(settings: Settings, model: ModelInfo, runners: list[ModelRunner], loglevel: str) -> int:
     client_log = logging.getLogger("aiokafka")
     level = client_log.level
     quiet_client_logs()  # a broker that is down gets our one line, not the client's retries
     try:
-        ensure_topics(settings.bootstrap_servers, worker_topics(settings, classifier.taxonomy), settings.partitions)
+        ensure_topics(
+            settings.bootstrap_servers,
+            worker_topics(settings, list(model.taxonomy)),
+            settings.partitions,
+            **settings.kafka_client_options(),
+        )
     except KafkaUnavailable as exc:
         print(f"newsevents: error: {exc}", file=sys.stderr)
         return 1
@@ -49,9 +83,10 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
     from newsevents.streams.app import create_app
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings, classifier)
+    app = create_app(settings, model, runners)
+    where = f"{len(runners)} model process(es)" if settings.model_processes else "a model thread"
     print(
-        f"newsevents worker: model {classifier.version}, broker {settings.broker}, "
+        f"newsevents worker: model {model.version} in {where}, broker {settings.broker}, "
         f"dashboard http://{settings.web_host}:{settings.web_port}/",
         file=sys.stderr,
         flush=True,
