@@ -1,21 +1,25 @@
-"""The Faust application: agents, tables, timers and web views.
+"""The worker: a Faust app with the classify loop, tables, timers and web views.
 
 Thin on purpose: parsing, classifying and routing live in
 :mod:`newsevents.streams.pipeline` and :mod:`newsevents.model` and run in the
-model runners (:mod:`newsevents.streams.executor`); getting outputs to Kafka
-is :mod:`newsevents.streams.delivery`. This module moves records between
-Kafka and that code.
+model runners (:mod:`newsevents.streams.executor`); getting outputs to Kafka is
+:mod:`newsevents.streams.delivery`; reading input with offsets that move only
+past published records is :mod:`newsevents.streams.consume`. This module wires
+them into one Faust app.
 
 Delivery is at-least-once, by construction:
 
-* the classify agent reads with acks off (``stream.noack()``): Faust commits
-  only offsets that we ack, and we ack a record only after its outputs are
-  acknowledged by the broker;
+* the raw topic is read by a group consumer whose commits cover only records
+  whose outputs the broker has acknowledged; on a rebalance, the batches of
+  revoked partitions finish and are committed before the partitions move;
 * a batch is what is buffered when a model runner is free, up to
   ``NEWSEVENTS_BATCH_SIZE``: one record on an idle worker, full batches
-  under load, with no timeout to wait out;
-* an exception that escapes the batch code stops the worker (the agent runs
-  under a crashing supervisor) without acking, so the group redelivers.
+  under load, and no timeout to wait out;
+* an exception that escapes the batch code stops the worker (exit code 1)
+  without committing, so the group redelivers.
+
+Faust keeps the rolling per-type counts (a table with its changelog), the
+timers, and the web server.
 """
 
 from __future__ import annotations
@@ -31,18 +35,18 @@ from typing import Any
 
 import faust
 from aiohttp import web as aioweb
-from mode import CrashingSupervisor
 
 from newsevents.config import Settings
 from newsevents.model.artifact import ArtifactError
 from newsevents.model.messages import encode, stats_message, utc_now
+from newsevents.streams.consume import Batch, BatchSource
 from newsevents.streams.dashboard import install_dashboard
 from newsevents.streams.delivery import BatchDone, BatchFlow, Publisher
 from newsevents.streams.executor import ModelInfo, ModelRunner
 from newsevents.streams.health import Health
 from newsevents.streams.logs import OutageLog, install_outage_filter
 from newsevents.streams.metrics import CONTENT_TYPE, WorkerMetrics
-from newsevents.streams.pipeline import Output, RawRecord
+from newsevents.streams.pipeline import Output
 from newsevents.streams.reload import ModelWatcher
 from newsevents.streams.stats import add_count, minute_of, summarise, timeline
 from newsevents.streams.topics import ensure_topics_async
@@ -52,7 +56,7 @@ log = logging.getLogger("newsevents.worker")
 
 @dataclass
 class WorkerState:
-    """What the agents, timers and pages share."""
+    """What the loop, timers and pages share."""
 
     model: ModelInfo
     runners: list[ModelRunner]
@@ -61,7 +65,7 @@ class WorkerState:
     outage: OutageLog = field(default_factory=lambda: OutageLog(log))
     started_at: float = field(default_factory=time.time)
     flow: BatchFlow | None = None
-    acked: dict[tuple[str, int], int] = field(default_factory=dict)  # highest acked offset per partition
+    source: BatchSource | None = None
 
     def use(self, model: ModelInfo) -> None:
         self.model = model
@@ -73,17 +77,27 @@ def increments_topic_name(settings: Settings) -> str:
     return f"{settings.topic_prefix}.internal.event-counts"
 
 
-def _record(event: Any) -> RawRecord:
-    message = event.message
-    value = event.value
-    return RawRecord(
-        value=value if value is None or isinstance(value, bytes) else bytes(value),
-        key=event.key if event.key is None or isinstance(event.key, bytes) else bytes(event.key),
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        timestamp=message.timestamp,
-    )
+def faust_app_id(settings: Settings) -> str:
+    """Faust's own consumer group and topic prefix; the classify loop's group is ``settings.app_id``."""
+    return f"{settings.app_id}-faust"
+
+
+class WorkerApp(faust.App):
+    """A Faust app with start and stop hooks around its own start and stop."""
+
+    before_start: list[Callable[[], Awaitable[None]]]
+    before_stop: list[Callable[[], Awaitable[None]]]
+    worker_state: WorkerState
+
+    async def on_start(self) -> None:
+        for hook in getattr(self, "before_start", []):
+            await hook()
+        await super().on_start()
+
+    async def on_stop(self) -> None:
+        for hook in getattr(self, "before_stop", []):
+            await hook()
+        await super().on_stop()
 
 
 def _token_middleware(token: str) -> Any:
@@ -109,26 +123,13 @@ def _token_middleware(token: str) -> Any:
     return require_token
 
 
-class WorkerApp(faust.App):
-    """A Faust app that lets in-flight batches finish before its consumer stops."""
-
-    before_stop: list[Callable[[], Awaitable[None]]]
-    worker_state: WorkerState
-
-    async def on_stop(self) -> None:
-        # Acks made here are still committed by the consumer's final commit below.
-        for hook in getattr(self, "before_stop", []):
-            await hook()
-        await super().on_stop()
-
-
 def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunner]) -> WorkerApp:
     """Build the worker's Faust app around runners that already serve ``model``."""
     topics = settings.topics
     state = WorkerState(model, list(runners), Health(stall_seconds=settings.stall_seconds))
     state.use(model)
     app = WorkerApp(
-        settings.app_id,
+        faust_app_id(settings),
         broker=settings.broker,
         store="memory://",
         datadir=str(settings.data_dir),
@@ -151,18 +152,15 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
         # before partitions move; Faust's default is 60 s.
         broker_session_timeout=10,
         broker_heartbeat_interval=2,
-        # Wait for in-flight batches to be published and acked before giving partitions away.
-        stream_wait_empty=True,
     )
 
-    raw_topic = app.topic(topics.raw, key_serializer="raw", value_serializer="raw")
     increments = app.topic(
         increments_topic_name(settings), key_type=str, value_serializer="json", partitions=settings.partitions
     )
     counts = app.Table("event-counts", default=dict, partitions=settings.partitions, key_type=str)
     watcher = ModelWatcher(settings.model_path)
     stopping = asyncio.Event()
-    producer_holder: dict[str, Any] = {}
+    kafka: dict[str, Any] = {}  # the output producer, the input consumer and the loop's task
 
     def increment_outputs(done_events: dict[str, int]) -> list[Output]:
         minute = minute_of()
@@ -185,28 +183,27 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
 
     async def on_failure(exc: BaseException) -> None:
         state.metrics.agent_crashes.labels("classify").inc()
-        state.health.crash(f"classify agent crashed: {type(exc).__name__}: {exc}"[:300])
+        state.health.crash(f"classify loop crashed: {type(exc).__name__}: {exc}"[:300])
+        if state.source is not None:
+            state.source.stop()
         await app.crash(exc)
 
-    stream_holder: dict[str, Any] = {}
+    async def finished(batch: Batch) -> None:
+        assert state.source is not None
+        await state.source.finished(batch)
 
-    async def ack(events: Sequence[Any]) -> None:
-        stream = stream_holder["stream"]
-        generation = app.consumer_generation_id
-        for event in events:
-            message = event.message
-            # An event from before a rebalance is redelivered in the new generation: leave it.
-            if message.generation_id == generation:
-                await stream.ack(event)
-                tp = (message.topic, message.partition)
-                if message.offset > state.acked.get(tp, -1):
-                    state.acked[tp] = message.offset
+    async def classify_loop(source: BatchSource) -> None:
+        try:
+            await source.run()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            await on_failure(exc)
 
-    @app.task
-    async def start_publishing() -> None:
-        from aiokafka import AIOKafkaProducer
+    async def start_outputs() -> None:
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-        install_outage_filter(state.outage)  # Faust has set up logging by now
+        options = settings.kafka_client_options()
         producer = AIOKafkaProducer(
             bootstrap_servers=settings.bootstrap_servers,
             client_id=f"{settings.app_id}-outputs",
@@ -214,40 +211,68 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
             linger_ms=0,  # we batch ourselves
             max_batch_size=1 << 20,
             max_request_size=1 << 20,
-            **settings.kafka_client_options(),
+            **options,
         )
         await producer.start()
-        producer_holder["producer"] = producer
-        state.flow = BatchFlow(
+        kafka["producer"] = producer
+        flow = state.flow = BatchFlow(
             state.runners,
             Publisher(producer, outage=state.outage),
-            ack=ack,
+            ack=finished,
             on_done=on_done,
             on_failure=on_failure,
             stop=stopping,
             extra_outputs=lambda result: increment_outputs(result.events),
         )
-        ready.set()
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers,
+            group_id=settings.app_id,
+            client_id=f"{settings.app_id}-classify",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            # After an unclean stop the group waits out the session timeout before partitions move.
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=2_000,
+            **options,
+        )
+        await consumer.start()
+        kafka["consumer"] = consumer
+        source = state.source = BatchSource(
+            consumer, [topics.raw], batch_size=settings.batch_size, room=flow.room, handle=submit
+        )
+        kafka["loop"] = asyncio.create_task(classify_loop(source), name="newsevents-classify")
 
-    ready = asyncio.Event()
+    async def submit(batch: Batch) -> None:
+        assert state.flow is not None
+        await state.flow.submit(batch, batch.records)
 
-    @app.agent(raw_topic, name="classify", supervisor_strategy=CrashingSupervisor)
-    async def classify(stream: Any) -> None:
-        await ready.wait()
-        flow = state.flow
-        assert flow is not None
-        stream = stream_holder["stream"] = stream.noack()
-        buffered = stream.channel.queue
-        events: list[Any] = []
-        async for event in stream.events():
-            if stopping.is_set():
-                break  # unacked: the group redelivers it
-            events.append(event)
-            # Take what is buffered now, up to the batch size: small batches
-            # when idle (no timeout to wait out), full ones under load.
-            if len(events) >= settings.batch_size or buffered.empty():
-                await flow.submit(events, [_record(e) for e in events])
-                events = []
+    async def close_outputs() -> None:
+        # Stop fetching, let what is in flight be published and committed, then close.
+        stopping.set()
+        if state.source is not None:
+            state.source.stop()
+        loop_task = kafka.pop("loop", None)
+        if loop_task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(loop_task), 5)
+            except (TimeoutError, asyncio.CancelledError):
+                loop_task.cancel()
+        if state.flow is not None:
+            await state.flow.drain()
+        if state.source is not None:
+            await state.source.commit()
+        consumer = kafka.pop("consumer", None)
+        if consumer is not None:
+            await consumer.stop()
+        producer = kafka.pop("producer", None)
+        if producer is not None:
+            await producer.stop()
+        for runner in state.runners:
+            await runner.close()
+
+    @app.task
+    async def quiet_outages() -> None:
+        install_outage_filter(state.outage)  # Faust has set up logging by now
 
     @app.agent(increments, name="count-events")
     async def count_events(stream: Any) -> None:
@@ -271,26 +296,32 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
     async def publish_stats() -> None:
         # Each worker publishes the types whose table partitions it holds.
         now = minute_of()
-        for event_type, value in list(counts.items()):
-            message = stats_message(event_type, summarise(value, now_minute=now), model_version=state.model.version)
-            await app.producer.send(topics.stats, event_type.encode(), encode(message), None, None, None)
+        producer = kafka.get("producer")
+        if producer is None:
+            return
+        outputs = [
+            Output(
+                topics.stats,
+                event_type.encode(),
+                encode(stats_message(event_type, summarise(value, now_minute=now), model_version=state.model.version)),
+            )
+            for event_type, value in list(counts.items())
+        ]
+        try:
+            await asyncio.gather(*[await producer.send(o.topic, o.value, key=o.key) for o in outputs])
+        except Exception as exc:  # stats are refreshed every interval: a failed round is not worth a crash
+            state.outage.failing("stats", exc)
 
     @app.timer(1.0, name="watch-progress")
     async def watch_progress() -> None:
         state.outage.expire()
         lag = 0
-        consumer = app.consumer
-        for tp in consumer.assignment():
-            if tp.topic != topics.raw:
-                continue
-            highwater = consumer.highwater(tp)
-            if highwater is None:  # not fetched from yet
-                continue
-            behind = max(0, highwater - state.acked.get((tp.topic, tp.partition), -1) - 1)
-            state.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(behind)
-            lag += behind
+        if state.source is not None:
+            for tp, behind in state.source.lag().items():
+                state.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(behind)
+                lag += behind
         flow = state.flow
-        state.health.note_waiting((flow.in_flight if flow else 0) + lag)
+        state.health.note_waiting(max(lag, flow.in_flight if flow else 0))
 
     @app.timer(settings.reload_interval, name="reload-model")
     async def reload_model() -> None:
@@ -342,16 +373,7 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
     async def metrics_view(web: Any, request: Any) -> Any:
         return web.bytes(state.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
-    async def close_outputs() -> None:
-        stopping.set()
-        if state.flow is not None:
-            await state.flow.drain()
-        producer = producer_holder.pop("producer", None)
-        if producer is not None:
-            await producer.stop()
-        for runner in state.runners:
-            await runner.close()
-
+    app.before_start = [start_outputs]
     app.before_stop = [close_outputs]
     install_dashboard(app, settings, current_stats)  # live page at / and /dashboard, fed over SSE
     if settings.web_token:

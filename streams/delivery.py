@@ -143,7 +143,7 @@ class BatchFlow:
     ``submit`` waits for a free runner (this is the back-pressure that makes
     batches grow under load), then returns while the batch runs. At most
     ``max_publishing`` batches wait on the broker at once; ``ack`` is called with
-    a batch's events once all its outputs are acknowledged.
+    a batch's handle once all its outputs are acknowledged.
     """
 
     def __init__(
@@ -151,16 +151,15 @@ class BatchFlow:
         runners: Sequence[ModelRunner],
         publisher: Publisher,
         *,
-        ack: Callable[[Sequence[Any]], Awaitable[None]],
+        ack: Callable[[Any], Awaitable[None]],
         on_done: Callable[[BatchDone], None],
         on_failure: Callable[[BaseException], Awaitable[None]],
         max_publishing: int = 2,
         stop: asyncio.Event | None = None,
         extra_outputs: Callable[[BatchResult], list[Output]] | None = None,
     ) -> None:
-        self._free: asyncio.Queue[ModelRunner] = asyncio.Queue()
-        for runner in runners:
-            self._free.put_nowait(runner)
+        self._free: list[ModelRunner] = list(runners)
+        self._runner_freed = asyncio.Condition()
         self._publisher = publisher
         self._ack = ack
         self._on_done = on_done
@@ -172,28 +171,41 @@ class BatchFlow:
         self.in_flight = 0  # records submitted and not yet acked
         self.failure: BaseException | None = None
 
-    async def submit(self, events: Sequence[Any], records: Sequence[RawRecord]) -> None:
+    async def room(self) -> None:
+        """Wait until a runner is free (without taking it)."""
+        async with self._runner_freed:
+            await self._runner_freed.wait_for(lambda: bool(self._free))
+
+    async def submit(self, handle: Any, records: Sequence[RawRecord]) -> None:
+        """Start a batch on a free runner (waiting for one); ``ack(handle)`` follows its publication."""
         if self.failure is not None:
             raise RuntimeError("the batch flow has failed") from self.failure
-        runner = await self._free.get()
+        async with self._runner_freed:
+            await self._runner_freed.wait_for(lambda: bool(self._free))
+            runner = self._free.pop()
         self.in_flight += len(records)
-        task = asyncio.create_task(self._run(runner, events, records), name="newsevents-batch")
+        task = asyncio.create_task(self._run(runner, handle, records), name="newsevents-batch")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, runner: ModelRunner, events: Sequence[Any], records: Sequence[RawRecord]) -> None:
+    async def _release(self, runner: ModelRunner) -> None:
+        async with self._runner_freed:
+            self._free.append(runner)
+            self._runner_freed.notify_all()
+
+    async def _run(self, runner: ModelRunner, handle: Any, records: Sequence[RawRecord]) -> None:
         try:
             started = time.perf_counter()
             try:
                 result = await runner.process(records)
             finally:
-                self._free.put_nowait(runner)
+                await self._release(runner)
             classified = time.perf_counter()
             outputs = result.outputs + (self._extra_outputs(result) if self._extra_outputs else [])
             async with self._publishing:
                 await self._publisher.publish(outputs, stop=self._stop)
             published = time.perf_counter()
-            await self._ack(events)
+            await self._ack(handle)
             self.in_flight -= len(records)
             self._on_done(BatchDone(records, result, classified - started, published - classified))
         except asyncio.CancelledError:

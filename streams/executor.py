@@ -8,9 +8,9 @@ classifies one batch at a time; the worker keeps as many runners as
 ``NEWSEVENTS_MODEL_PROCESSES`` says (0 means one :class:`ThreadRunner`).
 
 A child that dies (killed, out of memory, a crash in native code) is replaced,
-and the batch it was working on is retried article by article in a fresh child,
-so a record that kills the child again is isolated: it gets an
-``internal_error`` dead letter and the others are processed. Nothing here
+and the batch it was working on is retried in parts in a fresh child, down to
+single records where a part fails again: a record that kills the child every
+time gets an ``internal_error`` dead letter and the others are processed. Nothing here
 imports Kafka.
 """
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import multiprocessing
 import os
 import signal
@@ -177,16 +178,26 @@ class ProcessRunner:
         try:
             return await self._call(_child_process, records)
         except BrokenProcessPool:
-            log.error("the model process died during a batch of %d records; retrying them one by one", len(records))
+            log.error("the model process died during a batch of %d records; retrying it in parts", len(records))
         await self._replace_child()
+        # Chunks of about sqrt(n) records: a record that kills the child again
+        # costs two more restarts (its chunk, then itself), not one per record.
+        size = max(1, math.isqrt(len(records)))
         result = BatchResult()
-        for record in records:
+        for start in range(0, len(records), size):
+            chunk = records[start : start + size]
             try:
-                one = await self._call(_child_process, [record])
+                result.merge(await self._call(_child_process, chunk))
+                continue
             except BrokenProcessPool:
                 await self._replace_child()
-                one = internal_error_result(record, self.processing.topics, "the model process died on this record")
-            result.merge(one)
+            for record in chunk:
+                try:
+                    result.merge(await self._call(_child_process, [record]))
+                except BrokenProcessPool:
+                    await self._replace_child()
+                    detail = "the model process died on this record"
+                    result.merge(internal_error_result(record, self.processing.topics, detail))
         return result
 
     async def close(self) -> None:

@@ -80,11 +80,14 @@ class WorkerMetrics:
         )
         self.model = Info("newsevents_model", "The model serving now.", registry=registry)
         self.agent_crashes = Counter(
-            "newsevents_agent_crashes", "Agents that crashed (the worker then stops).", ["agent"], registry=registry
+            "newsevents_agent_crashes",
+            "Stream loops that crashed (the worker then stops).",
+            ["agent"],
+            registry=registry,
         )
         self.consumer_lag = Gauge(
             "newsevents_consumer_lag",
-            "Raw records behind the last one this worker published, by partition it holds.",
+            "Raw records after the group's committed offset, by partition this worker holds.",
             ["topic", "partition"],
             registry=registry,
         )

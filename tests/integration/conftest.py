@@ -60,41 +60,54 @@ class RunningWorker:
         return self.log_path.read_text(errors="replace")[-4000:]
 
 
-@pytest.fixture(scope="session")
-def worker(kafka, tmp_path_factory):
-    base = tmp_path_factory.mktemp("worker")
-    model_dir = base / "model"
-    shutil.copytree(DEFAULT_MODEL_DIR, model_dir)
-    prefix = "it" + uuid.uuid4().hex[:6]
+def start_worker(
+    bootstrap: str, base: Path, *, prefix: str | None = None, model_dir: Path | None = None, **env: str
+) -> RunningWorker:
+    """Start `newsevents worker` in a subprocess on its own topic prefix; wait until it classifies."""
+    base.mkdir(parents=True, exist_ok=True)
+    if model_dir is None:
+        model_dir = base / "model"
+        shutil.copytree(DEFAULT_MODEL_DIR, model_dir)
+    prefix = prefix or "it" + uuid.uuid4().hex[:6]
     port = free_port()
-    env = {
+    full_env = {
         **os.environ,
-        "NEWSEVENTS_BROKER": f"kafka://{kafka.bootstrap}",
+        "NEWSEVENTS_BROKER": f"kafka://{bootstrap}",
         "NEWSEVENTS_MODEL": str(model_dir),
         "NEWSEVENTS_TOPIC_PREFIX": prefix,
         "NEWSEVENTS_APP_ID": f"{prefix}-worker",
         "NEWSEVENTS_PARTITIONS": "3",
         "NEWSEVENTS_WEB_PORT": str(port),
-        "NEWSEVENTS_DATA_DIR": str(base / "data"),
+        "NEWSEVENTS_DATA_DIR": str(base / f"data-{port}"),
         "NEWSEVENTS_RELOAD_INTERVAL": "1",
         "NEWSEVENTS_STATS_INTERVAL": "2",
-        "NEWSEVENTS_BATCH_TIMEOUT": "0.1",
         "NEWSEVENTS_MAX_ARTICLE_BYTES": str(256 * 1024),
+        **env,
     }
-    log_path = base / "worker.log"
+    log_path = base / f"worker-{port}.log"
     with open(log_path, "wb") as log_file:  # the child keeps its own descriptor
         proc = subprocess.Popen(
             [sys.executable, "-m", "newsevents.cli", "worker", "-l", "info"],
-            env=env,
+            env=full_env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-    running = RunningWorker(proc, kafka.bootstrap, f"http://127.0.0.1:{port}", Topics(prefix), model_dir, log_path)
+    running = RunningWorker(proc, bootstrap, f"http://127.0.0.1:{port}", Topics(prefix), model_dir, log_path)
     try:
         _wait_until_processing(running)
+    except BaseException:
+        stop_gracefully(proc, timeout=30)
+        raise
+    return running
+
+
+@pytest.fixture(scope="session")
+def worker(kafka, tmp_path_factory):
+    running = start_worker(kafka.bootstrap, tmp_path_factory.mktemp("worker"))
+    try:
         yield running
     finally:
-        stop_gracefully(proc, timeout=30)
+        stop_gracefully(running.proc, timeout=30)
 
 
 def _wait_until_processing(w: RunningWorker, timeout: float = 120) -> None:
@@ -104,13 +117,14 @@ def _wait_until_processing(w: RunningWorker, timeout: float = 120) -> None:
         wait_for_http(w.url + "/health", w.proc, timeout=timeout)
     except RuntimeError as exc:
         raise RuntimeError(f"{exc}:\n{w.log()}") from None
-    probe = json.dumps({"id": "probe", "title": "Probe", "text": "A probe article."}).encode()
-    produce(w.bootstrap, w.topics.raw, [(b"probe", probe)])
+    key = f"probe-{uuid.uuid4().hex[:8]}"
+    probe = json.dumps({"id": key, "title": "Probe", "text": "A probe article."}).encode()
+    produce(w.bootstrap, w.topics.raw, [(key.encode(), probe)])
     records = collect(
         w.bootstrap,
         [w.topics.classified],
         timeout=max(1.0, deadline - time.monotonic()),
-        until=lambda rs: any(r["key"] == "probe" for r in rs),
+        until=lambda rs: any(r["key"] == key for r in rs),
     )
-    if not any(r["key"] == "probe" for r in records):
+    if not any(r["key"] == key for r in records):
         raise RuntimeError(f"worker did not classify a probe article in time:\n{w.log()}")

@@ -1,0 +1,222 @@
+"""Reading a topic in batches, with offsets that move only past what was published.
+
+The worker reads its input topics with aiokafka's group consumer, inside the
+Faust app, rather than through a Faust stream. Faust's stream layer clears its
+queues when it resumes after a rebalance and moves its read offsets past what
+it fetched, and a record caught in that window never reaches the agent; with
+acks under our control this showed up as records that were never processed
+(see docs/reliability.md). Here the offset protocol is ours and short:
+
+* :class:`OffsetTracker` remembers, per partition, the offset ranges handed
+  out and which are done; the committable offset is the end of the longest
+  done prefix. Plain Python, no Kafka.
+* :class:`BatchSource` fetches what is buffered (up to a batch) whenever the
+  consumer of its batches has room, and commits a partition only up to the
+  records whose outputs are acknowledged. When partitions are revoked it
+  waits for their batches to finish and commits before giving them away, so
+  a rebalance costs no duplicates; a crash costs at most the batches in
+  flight, which the group redelivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from newsevents.streams.pipeline import RawRecord
+
+log = logging.getLogger("newsevents.worker")
+
+
+@dataclass
+class Batch:
+    """Records fetched together, and the offset ranges they cover."""
+
+    records: list[RawRecord]
+    ranges: dict[TopicPartition, tuple[int, int]] = field(default_factory=dict)  # tp -> (first, last)
+    done: bool = False
+
+
+class OffsetTracker:
+    """Which fetched offsets are finished, per partition; what may be committed."""
+
+    def __init__(self) -> None:
+        self._queues: dict[TopicPartition, deque[tuple[int, int, Batch]]] = {}
+        self._committed: dict[TopicPartition, int] = {}
+
+    def fetched(self, batch: Batch) -> None:
+        for tp, (first, last) in batch.ranges.items():
+            self._queues.setdefault(tp, deque()).append((first, last, batch))
+
+    def committable(self) -> dict[TopicPartition, int]:
+        """Per partition, the offset to commit (one past the last record of the done prefix), when it moved."""
+        offsets: dict[TopicPartition, int] = {}
+        for tp, queue in self._queues.items():
+            end = None
+            while queue and queue[0][2].done:
+                end = queue.popleft()[1] + 1
+            if end is not None and end > self._committed.get(tp, -1):
+                offsets[tp] = end
+        return offsets
+
+    def committed(self, offsets: dict[TopicPartition, int]) -> None:
+        self._committed.update(offsets)
+
+    def last_committed(self, tp: TopicPartition) -> int:
+        return self._committed.get(tp, 0)
+
+    def busy(self, tps: Iterable[TopicPartition]) -> bool:
+        """Whether any record of these partitions is fetched and not yet done."""
+        return any(any(not b.done for *_, b in self._queues.get(tp, ())) for tp in tps)
+
+    def forget(self, tps: Iterable[TopicPartition]) -> None:
+        for tp in tps:
+            self._queues.pop(tp, None)
+            self._committed.pop(tp, None)
+
+
+def records_of(messages: dict[TopicPartition, list[Any]]) -> Batch:
+    """A batch from aiokafka's ``getmany`` result."""
+    batch = Batch([])
+    for tp, items in messages.items():
+        if not items:
+            continue
+        batch.ranges[tp] = (items[0].offset, items[-1].offset)
+        batch.records += [
+            RawRecord(
+                value=m.value,
+                key=m.key,
+                topic=tp.topic,
+                partition=tp.partition,
+                offset=m.offset,
+                timestamp=m.timestamp / 1000 if m.timestamp and m.timestamp > 0 else None,
+            )
+            for m in items
+        ]
+    return batch
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, source: BatchSource) -> None:
+        self._source = source
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._source.hand_over(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self._source.taken(set(assigned))
+
+
+class BatchSource:
+    """Feeds batches of one topic to ``handle`` and commits what ``handle`` finished.
+
+    ``room`` is awaited before each fetch (the batch consumer's back-pressure);
+    ``handle(batch)`` starts work on a batch and returns; :meth:`finished` is
+    called when the batch's outputs are acknowledged. ``on_assigned`` runs
+    (awaited) when the consumer takes partitions, before any of their records
+    are handed out.
+    """
+
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        topics: Sequence[str],
+        *,
+        batch_size: int,
+        room: Callable[[], Awaitable[None]],
+        handle: Callable[[Batch], Awaitable[None]],
+        on_assigned: Callable[[set[TopicPartition]], Awaitable[None]] | None = None,
+        hand_over_timeout: float = 8.0,
+    ) -> None:
+        self.consumer = consumer
+        self._topics = list(topics)
+        self._batch_size = batch_size
+        self._room = room
+        self._handle = handle
+        self._on_assigned = on_assigned
+        self._hand_over_timeout = hand_over_timeout
+        self.tracker = OffsetTracker()
+        self._progress = asyncio.Event()
+        self._commit_lock = asyncio.Lock()
+        self.stopping = False
+
+    async def run(self) -> None:
+        """Fetch and hand out batches until :meth:`stop`."""
+        self.consumer.subscribe(self._topics, listener=_Listener(self))
+        while not self.stopping:
+            await self._room()
+            if self.stopping:
+                break
+            messages = await self.consumer.getmany(timeout_ms=200, max_records=self._batch_size)
+            batch = records_of(messages)
+            if not batch.records or self.stopping:
+                continue
+            self.tracker.fetched(batch)
+            await self._handle(batch)
+
+    async def finished(self, batch: Batch) -> None:
+        """The batch's outputs are acknowledged: commit what became contiguous."""
+        batch.done = True
+        self._progress.set()
+        await self.commit()
+
+    async def commit(self) -> None:
+        async with self._commit_lock:
+            offsets = self.tracker.committable()
+            if not offsets:
+                return
+            try:
+                await self.consumer.commit(offsets)
+            except (CommitFailedError, IllegalStateError) as exc:
+                # A rebalance took partitions meanwhile: their new owner starts
+                # from the last commit, so this costs duplicates, not records.
+                log.info("commit of %d partitions skipped (%s)", len(offsets), type(exc).__name__)
+                return
+            except KafkaError as exc:
+                log.warning("commit failed (%s: %s); the next batch commits again", type(exc).__name__, exc)
+                return
+            self.tracker.committed(offsets)
+
+    async def hand_over(self, revoked: set[TopicPartition]) -> None:
+        """Before partitions go to another worker: finish their batches and commit them."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._hand_over_timeout
+        while self.tracker.busy(revoked) and loop.time() < deadline:
+            self._progress.clear()
+            try:
+                await asyncio.wait_for(self._progress.wait(), deadline - loop.time())
+            except TimeoutError:
+                break
+        await self.commit()
+        if self.tracker.busy(revoked):
+            log.warning(
+                "handing over %d partitions with batches still in flight: they will be redelivered", len(revoked)
+            )
+        self.tracker.forget(revoked)
+
+    async def taken(self, assigned: set[TopicPartition]) -> None:
+        for tp in assigned:
+            committed = await self.consumer.committed(tp)
+            if committed is not None:
+                self.tracker.committed({tp: committed})
+        if self._on_assigned is not None:
+            await self._on_assigned(assigned)
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    def lag(self) -> dict[TopicPartition, int]:
+        """Records after the committed offset, per assigned partition (fetched or not)."""
+        out: dict[TopicPartition, int] = {}
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None:
+                out[tp] = max(0, highwater - self.tracker.last_committed(tp))
+        return out

@@ -1,0 +1,76 @@
+"""The model in a child process: same answers as in-process, and a dying child loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+
+import pytest
+
+from newsevents.config import Topics
+from newsevents.model.artifact import ArtifactError
+from newsevents.streams.executor import ModelHost, Processing, ProcessRunner, ThreadRunner
+from newsevents.streams.pipeline import RawRecord
+
+TOPICS = Topics("news")
+
+
+def records(n: int, sentences: int = 1) -> list[RawRecord]:
+    text = " ".join(f"Northwind agreed to buy Harbor, its rival number {k}." for k in range(sentences))
+    values = [json.dumps({"id": f"a{i}", "title": f"Northwind buys Harbor {i}", "text": text}) for i in range(n)]
+    return [RawRecord(value=v.encode(), topic="news.articles.raw", partition=0, offset=i) for i, v in enumerate(values)]
+
+
+def primary_ids(result) -> list[str]:
+    return [json.loads(o.value).get("id") for o in result.outputs if not o.topic.startswith("news.events.")]
+
+
+async def test_a_child_process_answers_like_the_worker_would(artifact_dir):
+    processing = Processing(TOPICS, 1 << 20)
+    runner = ProcessRunner(processing)
+    try:
+        info = await runner.load(str(artifact_dir))
+        result = await runner.process(records(5))
+    finally:
+        await runner.close()
+    host = ModelHost(processing)
+    host.load(str(artifact_dir))
+    expected = host.process(records(5))
+    assert info.name == "test-model" and result.classified == 5
+    assert [o.topic for o in result.outputs] == [o.topic for o in expected.outputs]
+    assert primary_ids(result) == [f"a{i}" for i in range(5)]
+
+
+async def test_a_killed_child_is_replaced_and_the_batch_still_gets_one_output_per_record(artifact_dir):
+    runner = ProcessRunner(Processing(TOPICS, 1 << 20))
+    try:
+        await runner.load(str(artifact_dir))
+        pool = runner._pool
+        assert pool is not None
+        batch = records(600, sentences=30)  # about a second of work
+        task = asyncio.create_task(runner.process(batch))
+        await asyncio.sleep(0.3)  # the child is classifying now
+        [pid] = list(pool._processes)
+        os.kill(pid, signal.SIGKILL)
+        result = await task
+    finally:
+        await runner.close()
+    assert runner.restarts >= 1
+    assert primary_ids(result) == [f"a{i}" for i in range(600)]
+
+
+async def test_a_refused_artifact_leaves_the_old_model_serving(artifact_dir, tmp_path):
+    runner = ThreadRunner(Processing(TOPICS, 1 << 20))
+    await runner.load(str(artifact_dir))
+    with pytest.raises(ArtifactError):
+        await runner.load(str(tmp_path / "missing"))
+    result = await runner.process(records(1))
+    assert result.classified == 1 and result.model_version
+
+
+async def test_a_pinned_digest_refuses_any_other_model_file(artifact_dir):
+    runner = ThreadRunner(Processing(TOPICS, 1 << 20, model_sha256="0" * 64))
+    with pytest.raises(ArtifactError, match="not the pinned model"):
+        await runner.load(str(artifact_dir))
