@@ -394,6 +394,10 @@ def main(argv: list[str] | None = None) -> int:
             web_port=getattr(args, "web_port", None),
             web_host=getattr(args, "web_host", None),
         )
+        if settings.security.sasl_password:
+            from newsevents.streams.clients import hide_secret_in_logs
+
+            hide_secret_in_logs(settings.security.sasl_password)
         return args.func(args, settings)
     except (UsageError, ConfigError) as exc:
         return _fail(str(exc), 2)

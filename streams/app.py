@@ -25,6 +25,7 @@ from newsevents.config import Settings
 from newsevents.model.artifact import ArtifactError, load_artifact
 from newsevents.model.messages import encode, stats_message, utc_now
 from newsevents.model.service import ArticleClassifier
+from newsevents.streams.clients import faust_credentials
 from newsevents.streams.dashboard import install_dashboard
 from newsevents.streams.metrics import CONTENT_TYPE, WorkerMetrics
 from newsevents.streams.pipeline import RawRecord, process_batch
@@ -81,6 +82,8 @@ def create_app(settings: Settings, classifier: ArticleClassifier) -> faust.App:
         # Outputs are sent in bursts of a whole batch: let them share requests.
         producer_max_batch_size=1 << 20,
         producer_linger=0.005,
+        # TLS and SASL from NEWSEVENTS_SECURITY_PROTOCOL and friends (None: PLAINTEXT).
+        broker_credentials=faust_credentials(settings),
     )
 
     raw_topic = app.topic(topics.raw, key_serializer="raw", value_serializer="raw")

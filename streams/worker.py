@@ -37,7 +37,7 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
     level = client_log.level
     quiet_client_logs()  # a broker that is down gets our one line, not the client's retries
     try:
-        ensure_topics(settings.bootstrap_servers, worker_topics(settings, classifier.taxonomy), settings.partitions)
+        ensure_topics(settings, worker_topics(settings, classifier.taxonomy), settings.partitions)
     except KafkaUnavailable as exc:
         print(f"newsevents: error: {exc}", file=sys.stderr)
         return 1
