@@ -22,6 +22,7 @@ import http.client
 import os
 import re
 import sys
+import threading
 import time
 import tomllib
 import urllib.error
@@ -186,7 +187,13 @@ class _Retryable(Exception):
     """A network failure worth another attempt (the partial file is kept)."""
 
 
-def _download_once(url: str, partial: Path, jar: LockedJar, advance: Callable[[int], None]) -> None:
+class _Cancelled(Exception):
+    """The caller is unwinding (Ctrl-C, another error): stop, keeping the partial file."""
+
+
+def _download_once(
+    url: str, partial: Path, jar: LockedJar, advance: Callable[[int], None], stop: threading.Event
+) -> None:
     """Bring ``partial`` up to ``jar.size`` bytes, resuming what an earlier attempt left."""
     have = partial.stat().st_size if partial.exists() else 0
     if have >= jar.size:
@@ -205,6 +212,8 @@ def _download_once(url: str, partial: Path, jar: LockedJar, advance: Callable[[i
             received = 0
             with open(partial, "ab" if have else "wb") as out:
                 while chunk := response.read(_CHUNK):
+                    if stop.is_set():
+                        raise _Cancelled
                     out.write(chunk)
                     received += len(chunk)
                     advance(len(chunk))
@@ -235,6 +244,7 @@ def _fetch_one(
     dest: Path,
     advance: Callable[[int], None],
     sleep: Callable[[float], None],
+    stop: threading.Event,
 ) -> None:
     """Download one jar into ``dest/.partial``, check it, then move it into ``dest``."""
     url = f"{repository}/{jar.repository_path}"
@@ -245,7 +255,7 @@ def _fetch_one(
     last = ""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            _download_once(url, partial, jar, advance)
+            _download_once(url, partial, jar, advance, stop)
         except _Retryable as exc:
             last = str(exc)
             if attempt < ATTEMPTS:
@@ -300,9 +310,18 @@ def fetch_jars(
     for jar in missing:
         (dest / jar.filename).unlink(missing_ok=True)  # corrupt: never leave it where a classpath finds it
     advance = progress or (lambda n: None)
-    with ThreadPoolExecutor(max_workers=PARALLEL_DOWNLOADS, thread_name_prefix="jar-download") as pool:
-        futures = [pool.submit(_fetch_one, jar, repository.rstrip("/"), dest, advance, sleep) for jar in missing]
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=PARALLEL_DOWNLOADS, thread_name_prefix="jar-download")
+    try:
+        futures = [pool.submit(_fetch_one, jar, repository.rstrip("/"), dest, advance, sleep, stop) for jar in missing]
         errors = [f.exception() for f in futures]
+    except BaseException:
+        # Ctrl-C: drop the queued downloads, stop the running ones at their next
+        # chunk; what arrived stays in .partial and the next run resumes it.
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
     for error in errors:
         if error is not None:
             raise error
@@ -320,13 +339,17 @@ def jars_folder(cache_dir: Path, version: str = KAFKA_VERSION) -> Path:
 class _Progress:
     """One bar over every download on a terminal; a start and an end line elsewhere."""
 
-    def __init__(self, total: int, files: int, source: str, quiet: bool) -> None:
-        self.quiet = quiet
+    def __init__(self, total: int, files: int, of: int, source: str, quiet: bool) -> None:
         self._bar = None
         self._task = None
         if quiet:
             return
-        print(f"Downloading {files} Kafka jars ({total / 1e6:.1f} MB) from {source} (first run only)...", flush=True)
+        what = (
+            f"{files} Kafka jars ({total / 1e6:.1f} MB, first run only)"
+            if files == of
+            else f"{files} of {of} Kafka jars ({total / 1e6:.1f} MB: missing from the cache or not matching the lock)"
+        )
+        print(f"Downloading {what} from {source}...", flush=True)
         if sys.stdout.isatty():
             from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
@@ -362,7 +385,9 @@ def ensure_kafka_jars(
         if not missing and not any(p.name not in {j.filename for j in lock.jars} for p in dest.glob("*.jar")):
             return dest
         repository = repository or maven_repository()
-        progress = _Progress(sum(j.size for j in missing), len(missing), repository, quiet or not missing)
+        progress = _Progress(
+            sum(j.size for j in missing), len(missing), len(lock.jars), repository, quiet or not missing
+        )
         started = time.monotonic()
         try:
             fetched = fetch_jars(lock, dest, repository=repository, progress=progress.advance)
@@ -371,8 +396,8 @@ def ensure_kafka_jars(
         if fetched and not quiet:
             size = sum(j.size for j in fetched)
             print(
-                f"Fetched {len(fetched)} jars ({size / 1e6:.1f} MB) in {time.monotonic() - started:.1f} s, "
-                f"all SHA-256 verified, into {dest}",
+                f"Fetched {len(fetched)} jar{'s' if len(fetched) > 1 else ''} ({size / 1e6:.1f} MB) in "
+                f"{time.monotonic() - started:.1f} s, SHA-256 verified, into {dest}",
                 flush=True,
             )
     return dest

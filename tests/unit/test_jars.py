@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +37,7 @@ class FakeRepository:
     cut_after: dict[str, list[int]] = field(default_factory=dict)  # path -> close after N bytes, once per entry
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
     any_path: bytes | None = None  # serve these bytes for every path
+    chunk_delay: float = 0.0  # seconds between 8 KiB chunks: a slow network
     url: str = ""
 
 
@@ -74,7 +77,9 @@ def _handler(repo: FakeRepository) -> type[BaseHTTPRequestHandler]:
                 self.wfile.flush()
                 self.close_connection = True
                 return
-            self.wfile.write(part)
+            for start in range(0, len(part), 8192):
+                self.wfile.write(part[start : start + 8192])
+                time.sleep(repo.chunk_delay)
 
     return Handler
 
@@ -193,6 +198,30 @@ def test_server_errors_are_retried_then_reported_with_the_partial_kept_for_the_n
     fetch_jars(lock, dest, repository=repo.url, sleep=_no_sleep)
     assert repo.requests == [(path, f"bytes={ATTEMPTS * 1_000}-")]
     assert (dest / beta.filename).read_bytes() == _content(repo, beta)
+
+
+def test_ctrl_c_stops_the_downloads_and_the_next_run_resumes_them(repo, lock, tmp_path):
+    repo.chunk_delay = 0.02
+    dest = tmp_path / "jars"
+    received = [0]
+
+    def progress(n: int) -> None:
+        received[0] += n
+        if received[0] >= 40_000 and received[0] - n < 40_000:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, delivered to the main thread
+
+    with pytest.raises(KeyboardInterrupt):
+        fetch_jars(lock, dest, repository=repo.url, progress=progress)
+    alpha = lock.jars[0]
+    kept = (dest / ".partial" / alpha.filename).stat().st_size
+    assert 0 < kept < alpha.size and not (dest / alpha.filename).exists()
+
+    repo.chunk_delay = 0.0
+    repo.requests.clear()
+    fetch_jars(lock, dest, repository=repo.url)
+    assert ("maven2/" + alpha.repository_path, f"bytes={kept}-") in repo.requests
+    for jar in lock.jars:
+        assert (dest / jar.filename).read_bytes() == _content(repo, jar)
 
 
 def test_a_missing_artifact_fails_at_once_naming_the_setting(repo, lock, tmp_path):
