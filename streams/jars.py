@@ -135,9 +135,9 @@ def _parse_jar(entry: object, where: str) -> LockedJar:
     return jar
 
 
-def load_lock(version: str = KAFKA_VERSION, path: Path | None = None) -> JarLock:
-    """Read ``locks/kafka-<version>.toml`` (or ``path``)."""
-    path = path or _locks_dir() / f"kafka-{version}.toml"
+def load_lock(version: str = KAFKA_VERSION) -> JarLock:
+    """Read ``locks/kafka-<version>.toml``."""
+    path = _locks_dir() / f"kafka-{version}.toml"
     if not path.is_file():
         have = ", ".join(locked_versions()) or "none"
         raise JarError(
@@ -148,14 +148,14 @@ def load_lock(version: str = KAFKA_VERSION, path: Path | None = None) -> JarLock
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise JarError(f"cannot read the jar lock {path}: {exc}") from None
-    if data.get("kafka") != version and path.stem == f"kafka-{version}":
+    if data.get("kafka") != version:
         raise JarError(f"{path} says kafka = {data.get('kafka')!r}, its name says {version}")
     jars = tuple(_parse_jar(entry, str(path)) for entry in data.get("jar", []))
     if not jars:
         raise JarError(f"{path} lists no jars")
     if len({jar.filename for jar in jars}) != len(jars):
         raise JarError(f"{path} lists a jar file name twice")
-    return JarLock(str(data.get("kafka", version)), jars)
+    return JarLock(version, jars)
 
 
 # --------------------------------------------------------------------------- files

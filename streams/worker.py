@@ -51,7 +51,8 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings, classifier)
     print(
-        f"newsevents worker: model {classifier.version}, broker {settings.broker}, "
+        f"newsevents worker: model {classifier.version}, broker {settings.broker} "
+        f"({settings.security.describe()}), "
         f"dashboard http://{settings.web_host}:{settings.web_port}/",
         file=sys.stderr,
         flush=True,
