@@ -13,10 +13,10 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "newsevents needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,lint]'
+	$(PY) -m pip install --quiet -e '.[broker,test,lint]'
 	@touch $(STAMP)
 
-## setup: virtual environment, dependencies, Kafka jars, default model check
+## setup: virtual environment, dependencies (with a Java runtime), Kafka jars, default model check
 setup: $(STAMP)
 	$(VENV)/bin/newsevents broker --fetch-only
 	$(PY) -m newsevents.training.ensure_default

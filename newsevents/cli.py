@@ -237,21 +237,26 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
-    from newsevents.streams.broker import KAFKA_VERSION, BrokerError, ensure_kafka_jars, run_broker
+    from newsevents.streams.broker import KAFKA_VERSION, BrokerError, JarError, ensure_kafka_jars, find_java, run_broker
 
     version = args.kafka_version or KAFKA_VERSION
     try:
         if args.fetch_only:
-            libs = ensure_kafka_jars(default_cache_dir(), version)
+            libs = ensure_kafka_jars(default_cache_dir(), version, repository=settings.maven_url)
             print(f"Apache Kafka {version} jars ready in {libs}")
+            try:
+                print(f"The broker will run on {find_java()}")
+            except BrokerError as exc:
+                print(f"newsevents: warning: {exc}", file=sys.stderr)
             return 0
         return run_broker(
             data_dir=Path(args.data_dir) if args.data_dir else None,
             port=args.port,
             version=version,
             cache_dir=default_cache_dir(),
+            repository=settings.maven_url,
         )
-    except BrokerError as exc:
+    except (BrokerError, JarError) as exc:
         raise CommandError(str(exc)) from None
 
 
@@ -341,8 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("broker", "Start a local single-node Apache Kafka (KRaft) for development.", cmd_broker)
     p.add_argument("--port", type=int, default=9092, help="client port (default 9092)")
     p.add_argument("--data-dir", help="broker data folder (default ~/.cache/newsevents/broker-data)")
-    p.add_argument("--kafka-version", help="Apache Kafka version to fetch from Maven Central")
-    p.add_argument("--fetch-only", action="store_true", help="only resolve the Kafka jars into the cache, then exit")
+    p.add_argument("--kafka-version", help="Apache Kafka release to run (one with a jar lock; default 4.1.1)")
+    p.add_argument(
+        "--fetch-only", action="store_true", help="only download and verify the Kafka jars into the cache, then exit"
+    )
 
     p = add("produce", "Push articles (files, folders, JSON Lines or stdin) to the raw topic.", cmd_produce)
     p.add_argument("paths", nargs="*", help="files or folders (.jsonl/.json/.txt/.html); '-' or none for stdin")
@@ -387,6 +394,10 @@ def main(argv: list[str] | None = None) -> int:
             web_port=getattr(args, "web_port", None),
             web_host=getattr(args, "web_host", None),
         )
+        if settings.security.sasl_password:
+            from newsevents.streams.clients import hide_secret_in_logs
+
+            hide_secret_in_logs(settings.security.sasl_password)
         return args.func(args, settings)
     except (UsageError, ConfigError) as exc:
         return _fail(str(exc), 2)

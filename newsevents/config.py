@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -37,6 +38,23 @@ def default_cache_dir() -> Path:
     """``$NEWSEVENTS_CACHE`` or ``~/.cache/newsevents``: Kafka jars, broker and worker data."""
     env = os.environ.get("NEWSEVENTS_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "newsevents"
+
+
+#: Maven Central, where Apache publishes Kafka's jars (override: ``NEWSEVENTS_MAVEN_URL``).
+MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
+
+
+def maven_repository(env: Mapping[str, str] | None = None) -> str:
+    """``$NEWSEVENTS_MAVEN_URL`` (a Maven repository, e.g. a company mirror) or Maven Central.
+
+    Every jar is checked against the lock's SHA-256 whatever serves it, so a
+    mirror, even over plain HTTP, cannot change what the broker runs.
+    """
+    env = os.environ if env is None else env
+    url = (env.get("NEWSEVENTS_MAVEN_URL") or MAVEN_CENTRAL).strip().rstrip("/")
+    if not url.startswith(("https://", "http://")):
+        raise ConfigError(f"NEWSEVENTS_MAVEN_URL={url!r} is not an http(s) URL")
+    return url
 
 
 def _int(env: dict, name: str, default: int, minimum: int = 1) -> int:
@@ -100,6 +118,106 @@ class Topics:
         return f"{self.prefix}.events.{event_type}"
 
 
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How Kafka clients authenticate and encrypt: the ``NEWSEVENTS_SECURITY_*``,
+    ``NEWSEVENTS_SASL_*`` and ``NEWSEVENTS_SSL_*`` settings.
+
+    The password is left out of ``repr`` and of every message built here, so
+    printing or logging settings cannot leak it.
+    """
+
+    protocol: str = "PLAINTEXT"  # NEWSEVENTS_SECURITY_PROTOCOL
+    sasl_mechanism: str = "PLAIN"  # NEWSEVENTS_SASL_MECHANISM
+    sasl_username: str | None = None  # NEWSEVENTS_SASL_USERNAME
+    sasl_password: str | None = field(default=None, repr=False)  # NEWSEVENTS_SASL_PASSWORD
+    ssl_cafile: Path | None = None  # NEWSEVENTS_SSL_CAFILE (None: the system's CA store)
+    ssl_certfile: Path | None = None  # NEWSEVENTS_SSL_CERTFILE (client certificate, mutual TLS)
+    ssl_keyfile: Path | None = None  # NEWSEVENTS_SSL_KEYFILE
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.protocol.startswith("SASL_")
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.protocol.endswith("SSL")
+
+    def describe(self) -> str:
+        """One phrase for messages, without secrets: ``SASL_SSL (SCRAM-SHA-512 as alice)``."""
+        if self.uses_sasl:
+            return f"{self.protocol} ({self.sasl_mechanism} as {self.sasl_username})"
+        return self.protocol
+
+    @classmethod
+    def from_env(cls, env: dict) -> KafkaSecurity:
+        """Read and check the settings; :class:`ConfigError` names the variable, never a secret's value."""
+        protocol = (env.get("NEWSEVENTS_SECURITY_PROTOCOL") or "PLAINTEXT").strip().upper()
+        if protocol not in SECURITY_PROTOCOLS:
+            raise ConfigError(
+                f"NEWSEVENTS_SECURITY_PROTOCOL={protocol!r} is not one of {', '.join(SECURITY_PROTOCOLS)}"
+            )
+        mechanism = (env.get("NEWSEVENTS_SASL_MECHANISM") or "").strip().upper()
+        username = env.get("NEWSEVENTS_SASL_USERNAME") or None
+        password = env.get("NEWSEVENTS_SASL_PASSWORD") or None
+        files = {name: env.get(f"NEWSEVENTS_SSL_{name}") or None for name in ("CAFILE", "CERTFILE", "KEYFILE")}
+        security = cls(
+            protocol=protocol,
+            sasl_mechanism=mechanism or "PLAIN",
+            sasl_username=username,
+            sasl_password=password,
+            ssl_cafile=Path(files["CAFILE"]).expanduser() if files["CAFILE"] else None,
+            ssl_certfile=Path(files["CERTFILE"]).expanduser() if files["CERTFILE"] else None,
+            ssl_keyfile=Path(files["KEYFILE"]).expanduser() if files["KEYFILE"] else None,
+        )
+        # Settings that the protocol would ignore are refused: a silently
+        # unused password or CA file hides a misconfiguration.
+        if not security.uses_sasl:
+            unused = [
+                name
+                for name, value in (
+                    ("NEWSEVENTS_SASL_MECHANISM", mechanism),
+                    ("NEWSEVENTS_SASL_USERNAME", username),
+                    ("NEWSEVENTS_SASL_PASSWORD", password),
+                )
+                if value
+            ]
+            if unused:
+                raise ConfigError(
+                    f"{unused[0]} is set but NEWSEVENTS_SECURITY_PROTOCOL={protocol} does not use SASL "
+                    "(use SASL_PLAINTEXT or SASL_SSL)"
+                )
+        else:
+            if security.sasl_mechanism not in SASL_MECHANISMS:
+                raise ConfigError(f"NEWSEVENTS_SASL_MECHANISM={mechanism!r} is not one of {', '.join(SASL_MECHANISMS)}")
+            if not username or not password:
+                raise ConfigError(
+                    f"NEWSEVENTS_SECURITY_PROTOCOL={protocol} needs NEWSEVENTS_SASL_USERNAME and "
+                    "NEWSEVENTS_SASL_PASSWORD"
+                )
+        if not security.uses_tls:
+            unused = [f"NEWSEVENTS_SSL_{name}" for name, value in files.items() if value]
+            if unused:
+                raise ConfigError(
+                    f"{unused[0]} is set but NEWSEVENTS_SECURITY_PROTOCOL={protocol} does not use TLS "
+                    "(use SSL or SASL_SSL)"
+                )
+        if files["KEYFILE"] and not files["CERTFILE"]:
+            raise ConfigError("NEWSEVENTS_SSL_KEYFILE is set without NEWSEVENTS_SSL_CERTFILE")
+        for name, path in (
+            ("NEWSEVENTS_SSL_CAFILE", security.ssl_cafile),
+            ("NEWSEVENTS_SSL_CERTFILE", security.ssl_certfile),
+            ("NEWSEVENTS_SSL_KEYFILE", security.ssl_keyfile),
+        ):
+            if path is not None and not path.is_file():
+                raise ConfigError(f"{name}={str(path)!r}: no such file")
+        return security
+
+
 @dataclass(frozen=True)
 class Settings:
     """All settings. Build with :meth:`from_env`; override with :meth:`with_overrides`."""
@@ -121,6 +239,8 @@ class Settings:
     web_token: str | None = field(default=None, repr=False)  # NEWSEVENTS_WEB_TOKEN
     model_sha256: str | None = None  # NEWSEVENTS_MODEL_SHA256
     data_dir: Path = field(default_factory=lambda: default_cache_dir() / "worker")  # NEWSEVENTS_DATA_DIR
+    security: KafkaSecurity = field(default_factory=KafkaSecurity)  # NEWSEVENTS_SECURITY_PROTOCOL, SASL_*, SSL_*
+    maven_url: str = MAVEN_CENTRAL  # NEWSEVENTS_MAVEN_URL (where the local broker's jars come from)
 
     @property
     def topics(self) -> Topics:
@@ -157,11 +277,9 @@ class Settings:
             web_token=env.get("NEWSEVENTS_WEB_TOKEN") or None,
             model_sha256=_sha256(env.get("NEWSEVENTS_MODEL_SHA256")),
             data_dir=Path(env["NEWSEVENTS_DATA_DIR"]) if env.get("NEWSEVENTS_DATA_DIR") else defaults.data_dir,
+            security=KafkaSecurity.from_env(env),
+            maven_url=maven_repository(env),
         )
-
-    def kafka_client_options(self) -> dict:
-        """Keyword arguments every aiokafka client of ours takes (security settings)."""
-        return {}
 
     def with_overrides(self, **values) -> Settings:
         """A copy with the given settings replaced; None values are ignored."""

@@ -39,6 +39,7 @@ from aiohttp import web as aioweb
 from newsevents.config import Settings
 from newsevents.model.artifact import ArtifactError
 from newsevents.model.messages import encode, stats_message, utc_now
+from newsevents.streams.clients import client_args, faust_credentials
 from newsevents.streams.consume import Batch, BatchSource
 from newsevents.streams.dashboard import install_dashboard
 from newsevents.streams.delivery import BatchDone, BatchFlow, Publisher
@@ -152,6 +153,8 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
         # before partitions move; Faust's default is 60 s.
         broker_session_timeout=10,
         broker_heartbeat_interval=2,
+        # TLS and SASL from NEWSEVENTS_SECURITY_PROTOCOL and friends (None: PLAINTEXT).
+        broker_credentials=faust_credentials(settings),
     )
 
     increments = app.topic(
@@ -203,9 +206,8 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
     async def start_outputs() -> None:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-        options = settings.kafka_client_options()
+        options = client_args(settings)
         producer = AIOKafkaProducer(
-            bootstrap_servers=settings.bootstrap_servers,
             client_id=f"{settings.app_id}-outputs",
             acks="all",
             linger_ms=0,  # we batch ourselves
@@ -225,7 +227,6 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
             extra_outputs=lambda result: increment_outputs(result.events),
         )
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers,
             group_id=settings.app_id,
             client_id=f"{settings.app_id}-classify",
             enable_auto_commit=False,
@@ -338,12 +339,7 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
             await runner.load(path)
         added = [t for t in new.taxonomy if t not in state.model.taxonomy]
         if added:
-            await ensure_topics_async(
-                settings.bootstrap_servers,
-                [topics.event(t) for t in added],
-                settings.partitions,
-                **settings.kafka_client_options(),
-            )
+            await ensure_topics_async(settings, [topics.event(t) for t in added], settings.partitions)
         old = state.model.version
         state.use(new)
         state.metrics.model_reloads.inc()

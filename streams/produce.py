@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from newsevents.config import Settings
+from newsevents.config import ConfigError, Settings
 from newsevents.streams.topics import quiet_client_logs
 
 _LINE_SUFFIXES = {".jsonl", ".ndjson"}
@@ -153,20 +153,24 @@ async def _send_all(
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaConnectionError
 
-    from newsevents.streams.topics import ensure_topics_async
+    from newsevents.streams.clients import client_args, client_errors, unreachable
+    from newsevents.streams.topics import KafkaUnavailable, ensure_topics_async
 
     if topic == settings.topics.raw:
-        await ensure_topics_async(settings.bootstrap_servers, [topic], settings.partitions)
+        await ensure_topics_async(settings, [topic], settings.partitions)
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_args(settings),
         linger_ms=5,
         max_request_size=max(settings.max_article_bytes * 2, 1 << 20),
     )
-    try:
-        await producer.start()
-    except KafkaConnectionError:
-        await producer.stop()
-        raise
+    with client_errors() as errors:
+        try:
+            await producer.start()
+        except KafkaConnectionError as exc:
+            await producer.stop()
+            raise KafkaUnavailable(
+                unreachable(settings.bootstrap_servers, settings.security, exc, errors.last)
+            ) from None
     try:
         pending = []
         started = time.monotonic()
@@ -221,6 +225,8 @@ def produce(
         except KafkaUnavailable as exc:
             console.print(f"newsevents: error: {exc}", highlight=False)
             return 1
+        except ConfigError:
+            raise  # unusable TLS files: the command line reports it like any bad setting
         except Exception as exc:  # connection lost mid-way, broker refused a message, ...
             console.print(
                 f"newsevents: error: sending failed after {summary.sent} articles: {exc.__class__.__name__}: {exc}",

@@ -7,7 +7,7 @@ import json
 import sys
 
 from newsevents.config import Settings
-from newsevents.streams.topics import quiet_client_logs
+from newsevents.streams.topics import KafkaUnavailable, quiet_client_logs
 
 
 def resolve_topics(settings: Settings, names: list[str], taxonomy: list[str]) -> list[str]:
@@ -76,21 +76,30 @@ async def _tail(
     idle_timeout: float | None,
 ) -> int:
     from aiokafka import AIOKafkaConsumer
+    from aiokafka.errors import KafkaConnectionError
     from rich.console import Console
+
+    from newsevents.streams.clients import client_args, client_errors, unreachable
 
     console = Console(highlight=False, soft_wrap=True)
     consumer = AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_args(settings),
         group_id=None,
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
     )
-    try:
-        await consumer.start()
-    except BaseException:
-        await consumer.stop()
-        raise
+    with client_errors() as errors:
+        try:
+            await consumer.start()
+        except KafkaConnectionError as exc:
+            await consumer.stop()
+            raise KafkaUnavailable(
+                unreachable(settings.bootstrap_servers, settings.security, exc, errors.last)
+            ) from None
+        except BaseException:
+            await consumer.stop()
+            raise
     seen = 0
     try:
         print(f"tailing {', '.join(topics)} (Ctrl-C to stop)", file=sys.stderr, flush=True)
@@ -134,8 +143,6 @@ def tail(
     max_messages: int | None = None,
     idle_timeout: float | None = None,
 ) -> int:
-    from aiokafka.errors import KafkaConnectionError
-
     from newsevents.model.taxonomy import DEFAULT_TAXONOMY
 
     quiet_client_logs()
@@ -149,10 +156,6 @@ def tail(
     topics = resolve_topics(settings, names, taxonomy)
     try:
         return asyncio.run(_tail(settings, topics, as_json, from_beginning, max_messages, idle_timeout))
-    except KafkaConnectionError:
-        print(
-            f"newsevents: error: cannot reach Kafka at {settings.bootstrap_servers}: is a broker running? "
-            "(`newsevents broker` starts one)",
-            file=sys.stderr,
-        )
+    except KafkaUnavailable as exc:
+        print(f"newsevents: error: {exc}", file=sys.stderr)
         return 1

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+from newsevents.config import KafkaSecurity, Settings
+from newsevents.streams.clients import client_errors, security_args, unreachable
 
 log = logging.getLogger(__name__)
 
@@ -20,25 +22,30 @@ def quiet_client_logs() -> None:
 
 
 class KafkaUnavailable(Exception):
-    """The bootstrap servers did not answer."""
+    """The bootstrap servers did not answer, or refused our credentials."""
 
 
 async def ensure_topics_async(
-    bootstrap: str, names: Iterable[str], partitions: int, *, timeout: float = 15.0, **client_options: Any
+    target: Settings | str, names: Iterable[str], partitions: int, *, timeout: float = 15.0
 ) -> list[str]:
     """Create the topics that do not exist yet; return the names created.
 
-    ``client_options`` go to the admin client (security settings).
+    ``target`` is the settings (bootstrap servers and security), or a bare
+    ``host:port`` list for a PLAINTEXT cluster.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), **client_options)
-    try:
-        await asyncio.wait_for(admin.start(), timeout)
-    except (TimeoutError, KafkaConnectionError, OSError) as exc:
-        await admin.close()
-        raise KafkaUnavailable(
-            f"cannot reach Kafka at {bootstrap} ({exc.__class__.__name__}): is a broker running? "
-            "(`newsevents broker` starts one)"
-        ) from None
+    if isinstance(target, Settings):
+        bootstrap, security = target.bootstrap_servers, target.security
+    else:
+        bootstrap, security = target, KafkaSecurity()
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), **security_args(security)
+    )
+    with client_errors() as errors:
+        try:
+            await asyncio.wait_for(admin.start(), timeout)
+        except (TimeoutError, KafkaConnectionError, OSError) as exc:
+            await admin.close()
+            raise KafkaUnavailable(unreachable(bootstrap, security, exc, errors.last)) from None
     try:
         existing = set(await admin.list_topics())
         wanted = [n for n in dict.fromkeys(names) if n not in existing]
@@ -55,6 +62,6 @@ async def ensure_topics_async(
         await admin.close()
 
 
-def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, **client_options: Any) -> list[str]:
+def ensure_topics(target: Settings | str, names: Iterable[str], partitions: int) -> list[str]:
     """Blocking wrapper of :func:`ensure_topics_async`."""
-    return asyncio.run(ensure_topics_async(bootstrap, names, partitions, **client_options))
+    return asyncio.run(ensure_topics_async(target, names, partitions))

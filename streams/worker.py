@@ -66,12 +66,7 @@ def _run(settings: Settings, model: ModelInfo, runners: list[ModelRunner], logle
     level = client_log.level
     quiet_client_logs()  # a broker that is down gets our one line, not the client's retries
     try:
-        ensure_topics(
-            settings.bootstrap_servers,
-            worker_topics(settings, list(model.taxonomy)),
-            settings.partitions,
-            **settings.kafka_client_options(),
-        )
+        ensure_topics(settings, worker_topics(settings, list(model.taxonomy)), settings.partitions)
     except KafkaUnavailable as exc:
         print(f"newsevents: error: {exc}", file=sys.stderr)
         return 1
@@ -86,7 +81,8 @@ def _run(settings: Settings, model: ModelInfo, runners: list[ModelRunner], logle
     app = create_app(settings, model, runners)
     where = f"{len(runners)} model process(es)" if settings.model_processes else "a model thread"
     print(
-        f"newsevents worker: model {model.version} in {where}, broker {settings.broker}, "
+        f"newsevents worker: model {model.version} in {where}, broker {settings.broker} "
+        f"({settings.security.describe()}), "
         f"dashboard http://{settings.web_host}:{settings.web_port}/",
         file=sys.stderr,
         flush=True,

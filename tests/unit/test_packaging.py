@@ -36,6 +36,7 @@ def test_the_wheel_installs_one_top_level_package_with_its_data(wheel):
     for data in (
         "newsevents/model/default/manifest.json",
         "newsevents/streams/static/dashboard.html",
+        "newsevents/streams/locks/kafka-4.1.1.toml",
         "newsevents/samples/stream.jsonl",
         "newsevents/training/data/DATASHEET.md",
     ):
