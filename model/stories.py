@@ -263,7 +263,7 @@ class StoryIndex:
     bands, rows : int
         LSH banding (``bands * rows <= NUM_PERM``): candidates share all
         ``rows`` values of at least one band. 16 bands of 2 find pairs of
-        Jaccard similarity 0.3 with probability 0.78, 0.45 with 0.98.
+        Jaccard similarity 0.3 with probability 0.78, 0.45 with 0.97.
 
     Examples
     --------
