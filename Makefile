@@ -43,10 +43,11 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-## bench: model-only and full-pipeline benchmarks
+## bench: model-only, full-pipeline and story-grouping benchmarks
 bench: setup
 	$(PY) bench/bench_model.py
 	$(PY) bench/bench_pipeline.py
+	$(PY) bench/bench_stories.py
 
 ## model: retrain the shipped default model from training/data (deterministic)
 model: $(STAMP)
