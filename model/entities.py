@@ -242,6 +242,7 @@ def _scan(sentences: Sequence[str], lexicon: Mapping[str, int], read: Sequence[i
                 _add(part, s, candidates, seen, places, index)
         words_in_sentence = sentence.count(" ") + 1
         titlecase[s] = words_in_sentence >= 4 and capitalised >= 0.6 * words_in_sentence
+
     return _Scan(len(sentences), candidates, places, titlecase)
 
 
@@ -557,6 +558,9 @@ def _market_rows(
                 ms[0].sentence / max(1, n_sentences - 1),
                 float(r),
                 float(len(names)),
+                # Where a company comes from: "Madrid-based", "Spain's", a dateline or a headline's first word.
+                float(sum(p.next[:1] == "-" or p.next == "'s" for p in ms)),
+                float(sum(p.prev == "<s>" for p in ms)),
             ]
         )
         for p in ms:
@@ -721,6 +725,9 @@ class CompanyExtractor(BaseEstimator):
         The event and market thresholds maximise F-beta on out-of-fold
         scores; below 1 favours precision (a wrong company is worse than a
         missing one).
+    market_floor : float
+        A market_expansion event gets its most probable market even under
+        the market threshold, when its probability is at least this.
     max_iter, learning_rate, max_leaf_nodes, min_samples_leaf, l2_regularization
         Settings of each stage's :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.
     cv : int
@@ -737,6 +744,7 @@ class CompanyExtractor(BaseEstimator):
         candidate_threshold: float = 0.3,
         max_sentences: int | None = 10,
         threshold_beta: float = 1.0,
+        market_floor: float = 0.05,
         max_iter: int = 60,
         learning_rate: float = 0.15,
         max_leaf_nodes: int = 15,
@@ -750,6 +758,7 @@ class CompanyExtractor(BaseEstimator):
         self.candidate_threshold = candidate_threshold
         self.max_sentences = max_sentences
         self.threshold_beta = threshold_beta
+        self.market_floor = market_floor
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
@@ -963,8 +972,13 @@ class CompanyExtractor(BaseEstimator):
         event_markets: dict[tuple[int, int], list[str]] = {}
         for g, e, row, names in market_slots:
             scores = p_market[row : row + len(names)]
-            ranked_names = sorted((-float(p), r) for r, p in enumerate(scores) if p >= self.market_threshold_)
-            event_markets[(g, e)] = [names[r] for _, r in ranked_names]
+            ranked_names = sorted((-float(p), r) for r, p in enumerate(scores))
+            # An expansion always enters somewhere: the best place counts when it is plausible at all.
+            event_markets[(g, e)] = [
+                names[r]
+                for i, (p, r) in enumerate(ranked_names)
+                if -p >= self.market_threshold_ or (i == 0 and -p >= self.market_floor)
+            ]
 
         results = []
         for g, clusters in enumerate(clusters_of):

@@ -83,7 +83,7 @@ def place_index() -> dict[str, Place]:
     """Surface form (as capitalised in text) -> place. Built once per process."""
     index: dict[str, Place] = {}
     population: dict[str, int] = {}
-    cities: dict[str, Place] = {}
+    cities: dict[str, tuple[int, int, Place]] = {}  # form -> (rank, -population, place)
 
     def put(form: str, place: Place, people: int) -> None:
         # A form shared by several countries ("Congolese") goes to the one it
@@ -104,13 +104,16 @@ def place_index() -> dict[str, Place]:
         for demonym in (info.get("demonym") or "").split(","):
             if demonym.strip():
                 put(demonym.strip(), Place(name, DEMONYM), people)
-        for city in [info.get("capital"), *(info.get("provinces") or ())]:
+        # A capital wins over a province of the same name, then the more
+        # populous country ("Madrid" is listed as a province elsewhere too).
+        for rank, city in enumerate([info.get("capital"), *(info.get("provinces") or ())]):
             if not isinstance(city, str):  # a few entries hold None or a list
                 continue
             paren = _PAREN.match(city)
             for form in paren.groups() if paren else (city,):
-                if form and form[0].isupper():
-                    cities.setdefault(form, Place(name, CITY))
+                candidate = (min(rank, 1), -people, Place(name, CITY))
+                if form and form[0].isupper() and (form not in cities or candidate[:2] < cities[form][:2]):
+                    cities[form] = candidate
         for form, kind in _EXTRA_FORMS.get(info["name"], ()):
             put(form, Place(name, kind), people)
     for region, (names, adjectives) in _REGIONS.items():
@@ -118,6 +121,6 @@ def place_index() -> dict[str, Place]:
             index[form] = Place(region, NAME, is_region=True)
         for form in adjectives:
             index[form] = Place(region, DEMONYM, is_region=True)
-    for form, place in cities.items():
+    for form, (_, _, place) in cities.items():
         index.setdefault(form, place)
     return index
