@@ -411,7 +411,8 @@ def _clusters(cands: Sequence[_Candidate], proba: np.ndarray, threshold: float, 
 
     A name that contains a more probable one is not a name ("Perfumer Maison
     Ilan", "Tellwave and Brightline Mobile"). A short form joins the full name
-    written before it ("Northfield Roasters" ... "Northfield"); an acronym
+    written before it in the story ("Northfield Roasters" ... "Northfield"),
+    or anywhere when it is used before only in the headline; an acronym
     joins the name it abbreviates. Salience: named early (the headline or first
     sentence above all), often, and confidently.
     """
@@ -431,11 +432,14 @@ def _clusters(cands: Sequence[_Candidate], proba: np.ndarray, threshold: float, 
     for c, p, first in chosen:
         home = None
         n = len(c.words)
+        # Headlines use short forms before the story gives the full name; elsewhere
+        # a short form written before the full name is a name of its own.
+        first_in_body = min(((m[0], m[1]) for m in c.mentions if m[0] > 0), default=(1 << 30, 0))
         for cluster in clusters:
             root = cluster.keys[0].split(" ")
             if len(root) <= n:
                 continue
-            if (root[:n] == list(c.words) or root[-n:] == list(c.words)) and cluster.first <= first:
+            if (root[:n] == list(c.words) or root[-n:] == list(c.words)) and cluster.first <= first_in_body:
                 home = cluster
                 break
             if n == 1 and c.text.isupper() and len(c.key) >= 2 and _initials(root) == c.key:
