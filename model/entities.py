@@ -62,6 +62,8 @@ from newsevents.model.places import CITY, DEMONYM, NAME, Place, place_index
 #: Most companies listed for an article, and for one event.
 MAX_COMPANIES = 10
 MAX_EVENT_COMPANIES = 5
+#: Documents processed together inside one ``extract`` call.
+EXTRACT_CHUNK = 128
 #: The event type whose events carry markets.
 MARKET_EVENT = "market_expansion"
 
@@ -932,6 +934,16 @@ class CompanyExtractor(BaseEstimator):
         check_is_fitted(self, "org_stage_")
         if len(documents) != len(events):
             raise ValueError("documents and events must have the same length")
+        # In chunks: the intermediate objects of a few hundred articles are
+        # enough to set off full garbage collections over the whole process.
+        results: list[ArticleEntities] = []
+        for i in range(0, len(documents), EXTRACT_CHUNK):
+            results.extend(self._extract(documents[i : i + EXTRACT_CHUNK], events[i : i + EXTRACT_CHUNK]))
+        return results
+
+    def _extract(
+        self, documents: Sequence[Sequence[str]], events: Sequence[Sequence[EventLike]]
+    ) -> list[ArticleEntities]:
         scans = [_scan(d, self.lexicon_, self._read(d, evs)) for d, evs in zip(documents, events, strict=True)]
         org = _Rows()
         cands_of = []
