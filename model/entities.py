@@ -224,14 +224,19 @@ def _scan(sentences: Sequence[str], lexicon: Mapping[str, int], read: Sequence[i
                     offset, joined = sep.end(), joiner
                 if offset:
                     spans.append((text[offset:], start + offset, joined, nxt, False, False))
-            for part in spans[:]:
+            variants = []  # the parts without leading or trailing ordinary words
+            for part in spans:
+                # "Netherlands" in "The Netherlands" is a place; "Jersey" in "New Jersey" is not.
+                in_place = part[0] in index
                 last = part[0][part[0].rfind(" ") + 1 :]
                 if lexicon.get(last.lower(), 0) >= COMMON and " " in part[0]:
                     words = part[0].split(" ")
                     k = len(words) - 1
                     while k > 1 and lexicon.get(words[k - 1].lower(), 0) >= COMMON:
                         k -= 1
-                    spans.append((" ".join(words[:k]), part[1], part[2], words[k].lower(), False, part[5]))
+                    variants.append(
+                        ((" ".join(words[:k]), part[1], part[2], words[k].lower(), False, part[5]), in_place)
+                    )
                 first = part[0].split(" ", 1)[0]
                 if first in _ROLES or lexicon.get(first.lower(), 0) >= COMMON:
                     words = part[0].split(" ")
@@ -240,11 +245,16 @@ def _scan(sentences: Sequence[str], lexicon: Mapping[str, int], read: Sequence[i
                         k += 1
                     if k < len(words):
                         rest = " ".join(words[k:])
-                        spans.append(
-                            (rest, part[1] + len(part[0]) - len(rest), words[k - 1].lower(), part[3], False, False)
+                        variants.append(
+                            (
+                                (rest, part[1] + len(part[0]) - len(rest), words[k - 1].lower(), part[3], False, False),
+                                in_place,
+                            )
                         )
             for part in spans:
                 _add(part, s, candidates, seen, places, index)
+            for variant, in_place in variants:
+                _add(variant, s, candidates, seen, places, index, mention_place=not in_place)
         words_in_sentence = sentence.count(" ") + 1
         titlecase[s] = words_in_sentence >= 4 and capitalised >= 0.6 * words_in_sentence
 
@@ -269,10 +279,12 @@ def _add(
     seen: dict[str, _Candidate | None],
     places: list[_PlaceMention],
     index: Mapping[str, Place],
+    *,
+    mention_place: bool = True,
 ) -> None:
     text, start, prev, nxt, full, at_start = span
     place = index.get(text if len(text) <= 3 or not text.isupper() else text.title())
-    if place is not None:
+    if place is not None and mention_place:
         places.append(_PlaceMention(place, s, start, prev, nxt))
     if text in seen:
         candidate = seen[text]
