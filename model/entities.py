@@ -60,7 +60,7 @@ from sklearn.preprocessing import TargetEncoder
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
-from newsevents.model.places import CITY, DEMONYM, NAME, Place, place_index
+from newsevents.model.places import CITY, DEMONYM, NAME, Place, place_index, region_members
 
 #: Most companies listed for an article, and for one event.
 MAX_COMPANIES = 10
@@ -1009,11 +1009,14 @@ class CompanyExtractor(BaseEstimator):
             scores = p_market[row : row + len(names)]
             ranked_names = sorted((-float(p), r) for r, p in enumerate(scores))
             # An expansion always enters somewhere: the best place counts when it is plausible at all.
-            event_markets[(g, e)] = [
+            chosen = [
                 names[r]
                 for i, (p, r) in enumerate(ranked_names)
                 if -p >= self.market_threshold_ or (i == 0 and -p >= self.market_floor)
             ]
+            # The most specific places: a region goes when a country in it is there too.
+            members = region_members()
+            event_markets[(g, e)] = [m for m in chosen if not any(other in members.get(m, ()) for other in chosen)]
 
         results = []
         for g, clusters in enumerate(clusters_of):

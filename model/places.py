@@ -46,6 +46,31 @@ _REGIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "Eastern Europe": (("Eastern Europe",), ("Eastern European",)),
     "Oceania": (("Oceania",), ()),
 }
+# Which countries a region holds: countryinfo's region or subregion names,
+# or the members where it has no grouping (the Gulf, the Nordics, the Baltics).
+_MEMBERS: dict[str, tuple[str, ...]] = {
+    "Europe": ("region:Europe",),
+    "Asia": ("region:Asia",),
+    "Africa": ("region:Africa",),
+    "Oceania": ("region:Oceania",),
+    "Asia-Pacific": ("region:Asia", "region:Oceania"),
+    "North America": ("subregion:Northern America",),
+    "South America": ("subregion:Latin America and the Caribbean",),
+    "Latin America": ("subregion:Latin America and the Caribbean",),
+    "Central America": ("subregion:Latin America and the Caribbean",),
+    "Caribbean": ("subregion:Latin America and the Caribbean",),
+    "Middle East": ("subregion:Western Asia",),
+    "Southeast Asia": ("subregion:South-eastern Asia", "subregion:South-Eastern Asia"),
+    "East Asia": ("subregion:Eastern Asia",),
+    "South Asia": ("subregion:Southern Asia",),
+    "Central Asia": ("subregion:Central Asia",),
+    "North Africa": ("subregion:Northern Africa",),
+    "Central Europe": ("subregion:Eastern Europe",),
+    "Eastern Europe": ("subregion:Eastern Europe",),
+    "Gulf": ("Saudi Arabia", "United Arab Emirates", "Qatar", "Kuwait", "Bahrain", "Oman"),
+    "Nordics": ("Denmark", "Finland", "Iceland", "Norway", "Sweden"),
+    "Baltics": ("Estonia", "Latvia", "Lithuania"),
+}
 # Everyday forms countryinfo does not list, by the country's countryinfo name.
 _EXTRA_FORMS: dict[str, tuple[tuple[str, int], ...]] = {
     "United Kingdom": (("UK", NAME), ("U.K.", NAME), ("Britain", NAME), ("England", NAME)),
@@ -124,3 +149,18 @@ def place_index() -> dict[str, Place]:
     for form, (_, _, place) in cities.items():
         index.setdefault(form, place)
     return index
+
+
+@functools.cache
+def region_members() -> dict[str, frozenset[str]]:
+    """Region name -> the short names of the countries in it (regions of :data:`_REGIONS` only)."""
+    groups: dict[str, set[str]] = {}
+    for country in all_countries():
+        info = country.info()
+        name = _SHORT_NAMES.get(info["name"], info["name"])
+        for key in (f"region:{info.get('region')}", f"subregion:{info.get('subregion')}"):
+            groups.setdefault(key, set()).add(name)
+    return {
+        region: frozenset(m for spec in specs for m in (groups.get(spec, ()) if ":" in spec else (spec,)))
+        for region, specs in _MEMBERS.items()
+    }

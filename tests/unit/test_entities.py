@@ -80,6 +80,20 @@ def test_expansion_market_is_the_destination_not_the_home_country(extractor):
     assert "Maartje de Vries" not in result.companies
 
 
+def test_markets_are_the_countries_entered_rather_than_their_region(extractor):
+    _, result = _extract(
+        extractor,
+        "Korean skincare brand Haneul enters Europe with a German online store",
+        "SEOUL - Haneul Cosmetics, the Seoul-based skincare brand, has opened its first European online store, "
+        "selling to shoppers in Germany and Austria with prices in euros.\n\nThe company said Europe was its "
+        "fastest-growing source of overseas orders and that it would add France next year.",
+        [("market_expansion", [1, 0])],
+    )
+    [event] = result.events
+    assert {"Germany", "Austria"} <= set(event.markets)
+    assert "Europe" not in event.markets and "South Korea" not in event.markets
+
+
 def test_acquisition_lists_buyer_and_target_and_groups_short_forms(extractor):
     _, result = _extract(
         extractor,
