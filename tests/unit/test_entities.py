@@ -294,3 +294,37 @@ def test_training_command_reports_bad_input_in_one_line(tmp_path, capsys):
     assert main(["--corpus", str(tmp_path / "nowhere"), "--no-evaluate"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_real_biotech_news_names_its_target_organisation(default_model, extractor):
+    """Generalisation check on real news (validation only, when ../shared/datasets is present):
+    among articles whose labelled target organisation appears in the text, how often it is listed."""
+    import csv
+
+    from newsevents.training.external import KNOWLEDGATOR_FILE, find_datasets_dir
+
+    directory = find_datasets_dir()
+    if directory is None or not (directory / KNOWLEDGATOR_FILE).exists():
+        pytest.skip("../shared/datasets is not present")
+    csv.field_size_limit(1 << 30)
+    with open(directory / KNOWLEDGATOR_FILE, encoding="utf-8", newline="") as fh:
+        rows = [
+            r
+            for r in csv.DictReader(fh)
+            if r["Target Organization"].strip()
+            and r["Target Organization"].strip().lower() in f"{r['Title']} {r['Content']}".lower()
+        ]
+    documents = [prepare(Article(id=str(i), title=r["Title"], text=r["Content"])) for i, r in enumerate(rows)]
+    sentences = [d.sentences for d in documents]
+    predictions = default_model.classifier.classify(sentences)
+    results = extractor.extract(sentences, [p.events for p in predictions])
+
+    def same(a: str, b: str) -> bool:
+        a, b = name_key(a), name_key(b)
+        return a == b or (len(min(a, b, key=len)) > 3 and (a in b or b in a))
+
+    listed = sum(
+        any(same(c, r["Target Organization"]) for c in e.companies) for r, e in zip(rows, results, strict=True)
+    )
+    assert len(rows) > 150
+    assert listed / len(rows) >= 0.45
