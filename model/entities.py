@@ -4,18 +4,22 @@
 each a gradient-boosted tree model over features of candidates found in the
 text, trained on annotated articles:
 
-1. **Organisations.** Every capitalised sequence of a sentence ("Alibaba's
-   Tmall platform" gives "Alibaba", "Tmall" and "Alibaba's Tmall"; connectors
-   such as "&", "of", "de" may join words) and each of its sub-sequences is a
-   candidate name. A candidate is one distinct name per article; its features
+1. **Organisations.** Every capitalised sequence of a sentence (connectors
+   such as "&", "of", "de" may join words), its parts split at "and" and at
+   possessives ("Alibaba's Tmall platform" gives "Alibaba's Tmall", "Alibaba"
+   and "Tmall"), and those parts without leading or trailing ordinary words
+   ("Chairman", "Launches") are candidate names. Only the first sentences and
+   the evidence sentences are read (``max_sentences``). A candidate is one
+   distinct name per article; its features
    summarise all its mentions: counts, position, sentence starts, possessives,
    legal suffixes, acronyms, how many of its words are ordinary lower-case
    words, whether it is a country, city or demonym, whether its first or last
    word also stands alone (short forms of companies keep the first word,
    people the last), and the words around it (target-encoded: "said" after a
    person, "in" before a place, "with" before a partner). Names judged to be
-   organisations are grouped (a short form joins the full name written before
-   it; an acronym joins the name it abbreviates) and ranked by salience.
+   organisations are grouped (a name containing a more probable one is
+   dropped; a short form joins the full name written before it; an acronym
+   joins the name it abbreviates) and ranked by salience.
 2. **Event involvement.** Each (event, organisation) pair is scored from the
    event's evidence sentences: whether and where the organisation appears
    there, the words around it for this event type ("acquisition|buy"), and its
@@ -24,7 +28,8 @@ text, trained on annotated articles:
 3. **Markets** (``market_expansion`` only). Countries and regions mentioned
    by name, demonym ("its first Japanese store") or city are scored the same
    way; the words around them tell a destination ("into Mexico") from a home
-   country ("Madrid-based", "Spain's").
+   country ("Madrid-based", "Spain's"). The most specific places win: a
+   region goes when a country in it is chosen.
 
 The fitted state is plain scikit-learn estimators, numpy arrays, dicts, lists
 and numbers, so it can be stored with ``skops``. :func:`save_extractor` and
@@ -136,7 +141,6 @@ _RUN = re.compile(rf"{_TOKEN.pattern}(?:(?:['’]s)? +(?:(?:{'|'.join(sorted(_CO
 _SPLIT = re.compile(r"['’]s +| +and +")
 # Role abbreviations written inside a capitalised sequence ("Heinemark CEO Stefan Albrecht").
 _ROLES = frozenset("CEO CFO COO CTO CMO CIO MD".split())
-_POSSESSIVE = re.compile(r"['’][sS]\b")
 _OPENERS = " \"'“‘("
 _DIGIT = re.compile(r"\d")
 _PUNCTUATION = ".,;:!?()[]\"'“”‘’«»—–"
@@ -321,6 +325,7 @@ _LOWER_WORD = re.compile(r"(?<![\w'’-])[a-z][a-z'’-]*[a-z]\b")
 _PLACE_KIND = {NAME: 0.0, DEMONYM: 1.0, CITY: 2.0}
 #: A word written in lower case at least this often is an ordinary word.
 COMMON = 5
+_LOG2 = math.log(2)  # log1p(1): one sentence
 
 
 def common_words(texts: Sequence[str], *, min_count: int = 2) -> dict[str, int]:
@@ -380,7 +385,7 @@ def _org_rows(
                 first / last,
                 float(first == 0),
                 float(first < 3),
-                0.6931471805599453 if n == 1 else math.log1p(len(set(sentences))),
+                _LOG2 if n == 1 else math.log1p(len(set(sentences))),
                 n_start / n,
                 sum(m[3] == "'s" for m in ms) / n,
                 float(c.legal),
