@@ -127,6 +127,8 @@ _UPPER = "".join(
     chr(c) for c in range(0x41, 0x2000) if chr(c).isupper() or chr(c).istitle()
 )  # every capital of the Latin, Greek and Cyrillic blocks
 _TOKEN = re.compile(
+    # The lookaheads let the engine skip lower-case words at once.
+    rf"(?<!\w)(?=[{_UPPER}\d]|[a-z]+[{_UPPER}])"
     rf"(?:[{_UPPER}](?:\.[{_UPPER}])+\.?"  # U.S., U.A.E.
     rf"|\d+-?[{_UPPER}]\w*"  # 7-Eleven
     rf"|[a-z]+[{_UPPER}]\w*"  # eBay
@@ -200,6 +202,7 @@ def _scan(sentences: Sequence[str], lexicon: Mapping[str, int], read: Sequence[i
     places: list[_PlaceMention] = []
     titlecase = [False] * len(sentences)
     index = place_index()
+    common = lexicon.get
     for s in range(len(sentences)) if read is None else read:
         sentence = sentences[s]
         capitalised = 0
@@ -208,11 +211,16 @@ def _scan(sentences: Sequence[str], lexicon: Mapping[str, int], read: Sequence[i
             spaces = text.count(" ")
             capitalised += spaces + 1
             at_start = start == 0 or (start < 4 and not sentence[:start].strip(_OPENERS))
-            if at_start and not spaces and lexicon.get(text.lower(), 0) >= COMMON:
+            if at_start and not spaces and common(text.lower(), 0) >= COMMON:
                 continue  # an ordinary word that starts the sentence ("The", "Currently")
-            before = sentence[max(0, start - 30) : start].split()
-            prev = _word(before[-1]) if before else "<s>"
+            prev = _previous_word(sentence, start)
             nxt = _next_word(sentence, run.end())
+            if not spaces and text in seen and _place_form(text) not in index:
+                # A single word seen before and not a place: the common case, in short.
+                candidate = seen[text]
+                if candidate is not None:
+                    candidate.mentions.append((s, start, prev, nxt, True, at_start))
+                continue
             span = (text, start, prev, nxt, True, at_start)
             if not spaces:
                 _add(span, s, candidates, seen, places, index)
@@ -265,6 +273,19 @@ def _scan(sentences: Sequence[str], lexicon: Mapping[str, int], read: Sequence[i
     return _Scan(len(sentences), candidates, places, titlecase)
 
 
+def _place_form(text: str) -> str:
+    """How a place is looked up: "LONDON" (a dateline) as "London", "UK" as is."""
+    return text if len(text) <= 3 or not text.isupper() else text.title()
+
+
+def _previous_word(sentence: str, start: int) -> str:
+    """The word before position ``start`` ("<s>" at the start of the sentence)."""
+    head = sentence[max(0, start - 30) : start].rstrip()
+    if not head:
+        return "<s>"
+    return _word(head[head.rfind(" ") + 1 :])
+
+
 def _next_word(sentence: str, end: int) -> str:
     """The word after position ``end``: "'s" for a possessive, "-based" for a hyphenated tail."""
     tail = sentence[end : end + 30]
@@ -287,7 +308,7 @@ def _add(
     mention_place: bool = True,
 ) -> None:
     text, start, prev, nxt, full, at_start = span
-    place = index.get(text if len(text) <= 3 or not text.isupper() else text.title())
+    place = index.get(_place_form(text))
     if place is not None and mention_place:
         places.append(_PlaceMention(place, s, start, prev, nxt))
     if text in seen:
