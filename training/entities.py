@@ -24,6 +24,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
@@ -145,14 +146,16 @@ def score(examples: Sequence[Example], predictions: Sequence[ArticleEntities]) -
 
 
 def fit_extractor(
-    train: Sequence[Example], lexicon_texts: Sequence[str], *, seed: int, **params: object
+    train: Sequence[Example], lexicon_texts: Sequence[str], *, seed: int, **params: Any
 ) -> CompanyExtractor:
-    return CompanyExtractor(random_state=seed, **params).fit(  # type: ignore[arg-type]
+    """A CompanyExtractor (``params`` override its defaults) fitted on ``train``."""
+    return CompanyExtractor(random_state=seed, **params).fit(
         [e.sentences for e in train], [e.events for e in train], [e.gold for e in train], lexicon_texts=lexicon_texts
     )
 
 
 def predict(extractor: CompanyExtractor, test: Sequence[Example]) -> list[ArticleEntities]:
+    """The extractor's answers for ``test``, in order."""
     return extractor.extract([e.sentences for e in test], [e.events for e in test])
 
 
