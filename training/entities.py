@@ -62,15 +62,17 @@ class Example:
 def examples(articles: Sequence[AnnotatedArticle], classifier: EventClassifier) -> list[Example]:
     """Prepared examples; articles the service would not classify (no text, not English) are left out.
 
-    Each article's events are its annotated labels, in order, each with the
-    evidence ``classifier`` quotes for that type.
+    Each article's events are its labels that have an entry in its entities
+    block (a label added after the annotation has nothing to learn from), in
+    order, each with the evidence ``classifier`` quotes for that type.
     """
     prepared = [(a, prepare(a.article)) for a in articles]
     ready = [(a, d) for a, d in prepared if d.reason is None]
-    evidence = classifier.evidence([d.sentences for _, d in ready], [a.labels for a, _ in ready])
+    labels = [[t for t in a.labels if t in a.entities.events] for a, _ in ready]
+    evidence = classifier.evidence([d.sentences for _, d in ready], labels)
     return [
-        Example(a.id, d.sentences, [EventPrediction(t, 1.0, ev.get(t, [])) for t in a.labels], a.entities)
-        for (a, d), ev in zip(ready, evidence, strict=True)
+        Example(a.id, d.sentences, [EventPrediction(t, 1.0, ev.get(t, [])) for t in types], a.entities)
+        for (a, d), types, ev in zip(ready, labels, evidence, strict=True)
     ]
 
 
