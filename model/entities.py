@@ -479,7 +479,8 @@ def _clusters(cands: Sequence[_Candidate], proba: np.ndarray, threshold: float, 
         # a short form written before the full name is a name of its own.
         first_in_body = min(((m[0], m[1]) for m in c.mentions if m[0] > 0), default=(1 << 30, 0))
         for cluster in clusters:
-            root = cluster.keys[0].split(" ")
+            # Compared without possessives: "Pellham" is the short form of "Pellham's Market".
+            root = [w[:-2] if w.endswith("'s") else w for w in cluster.keys[0].split(" ")]
             if len(root) <= n:
                 continue
             if (root[:n] == list(c.words) or root[-n:] == list(c.words)) and cluster.first <= first_in_body:
