@@ -3,7 +3,8 @@
 Measures ``ArticleClassifier.classify`` end to end (cleaning, sentence
 splitting, scoring, evidence and message building) on ~2 KB articles, pinned
 to one core with BLAS limited to one thread. Prints medians over repeats and
-the batched / one-at-a-time ratio.
+the batched / one-at-a-time ratio, then the stages on their own, including
+the company and market extractor (on the classifier's events, in batches).
 
     python bench/bench_model.py [--model DIR] [--articles 2000] [--batch 500] [--repeats 5]
 """
@@ -25,6 +26,7 @@ from bench.articles import bench_articles
 from newsevents.config import Settings
 from newsevents.model.article import article_from_mapping, prepare
 from newsevents.model.artifact import load_artifact
+from newsevents.model.entities import load_extractor
 from newsevents.model.service import ArticleClassifier
 
 
@@ -71,8 +73,19 @@ def main() -> int:
         docs = [prepare(a) for a in articles]
         prep = time.perf_counter() - start
         start = time.perf_counter()
-        classifier.model.classifier.classify([d.sentences for d in docs])
+        predictions = classifier.model.classifier.classify([d.sentences for d in docs])
         model_only = time.perf_counter() - start
+        extractor = load_extractor(args.model)
+        sentences = [d.sentences for d in docs]
+        events = [p.events for p in predictions]
+        extractor.extract(sentences[:100], events[:100])  # warm-up
+        entity_runs = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            for i in range(0, len(docs), args.batch):
+                extractor.extract(sentences[i : i + args.batch], events[i : i + args.batch])
+            entity_runs.append(time.perf_counter() - start)
+        entities = statistics.median(entity_runs)
 
     b, s = statistics.median(batched), statistics.median(single)
     print(f"model {classifier.version}; {len(articles)} articles, mean {mean_bytes:.0f} bytes; {where}, 1 BLAS thread")
@@ -84,6 +97,11 @@ def main() -> int:
     print(
         f"stages, one pass: cleaning+splitting {len(articles) / prep:.0f}/s, "
         f"scoring+evidence {len(articles) / model_only:.0f}/s"
+    )
+    print(
+        f"companies+markets ({args.batch}/call): median {1000 * entities / len(articles):.3f} ms/article, "
+        f"{len(articles) / entities:.0f}/s = {entities / model_only:.2f}x scoring+evidence "
+        f"(runs: {', '.join(f'{1000 * x / len(articles):.3f}' for x in entity_runs)} ms)"
     )
     return 0
 

@@ -319,6 +319,29 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
             results.append(Prediction(events, scores))
         return results
 
+    def evidence(
+        self, docs: Documents, types: Sequence[Sequence[str]], *, max_evidence: int = 3
+    ) -> list[dict[str, list[str]]]:
+        """Evidence sentences for given types, whatever their scores.
+
+        ``types[i]`` names the types wanted for ``docs[i]``; the sentences are
+        the ones :meth:`classify` would quote if the type were predicted (used
+        to train and evaluate what is read from the evidence, on annotated types).
+        """
+        check_is_fitted(self, "coef_")
+        sentence_docs = [_as_sentences(d) for d in docs]
+        counts, offsets = self._sentence_counts(sentence_docs)
+        support = np.asarray(self.tfidf_.transform(counts) @ self.coef_.T)
+        column = {str(t): j for j, t in enumerate(self.classes_)}
+        return [
+            {
+                t: _evidence(doc, support[offsets[i] : offsets[i + 1], column[t]], max_evidence)
+                for t in wanted
+                if t in column
+            }
+            for i, (doc, wanted) in enumerate(zip(sentence_docs, types, strict=True))
+        ]
+
 
 def _evidence(sentences: list[str], support: np.ndarray, k: int) -> list[str]:
     """The best-supporting sentence, plus up to k-1 more with at least half its support."""

@@ -2,7 +2,10 @@
 
 Run by ``make setup``. The shipped artifact is used as is when it verifies
 (checksum, scikit-learn version); otherwise (missing, or made with another
-scikit-learn) it is retrained deterministically from ``training/data``.
+scikit-learn) it is retrained deterministically from ``training/data``. The
+company extractor stored beside it is checked the same way, and refitted
+from the annotations when it does not verify or the event model was retrained
+(its training used that model's evidence).
 """
 
 from __future__ import annotations
@@ -11,25 +14,37 @@ import sys
 
 from newsevents.config import DEFAULT_MODEL_DIR, package_dir
 from newsevents.model.artifact import ArtifactError, load_artifact
+from newsevents.model.entities import EntitiesError, load_extractor
 from newsevents.training.corpus import DEFAULT_CORPUS_DIR
 
 
 def main() -> int:
+    retrained = False
     try:
         model = load_artifact(DEFAULT_MODEL_DIR)
         print(f"default model {model.version} verified ({DEFAULT_MODEL_DIR})")
-        return 0
     except ArtifactError as exc:
         print(f"default model unusable ({exc}); retraining from {DEFAULT_CORPUS_DIR}", flush=True)
-    from newsevents.training.train import train
+        from newsevents.training.train import train
 
-    result = train(
-        [DEFAULT_CORPUS_DIR],
-        DEFAULT_MODEL_DIR,
-        package_dir("newsevents.training") / "report",
-        say=lambda m: print(f"train: {m}", flush=True),
-    )
-    print(f"default model {result.model.version} written to {DEFAULT_MODEL_DIR}")
+        result = train(
+            [DEFAULT_CORPUS_DIR],
+            DEFAULT_MODEL_DIR,
+            package_dir("newsevents.training") / "report",
+            say=lambda m: print(f"train: {m}", flush=True),
+        )
+        print(f"default model {result.model.version} written to {DEFAULT_MODEL_DIR}")
+        retrained = True
+    try:
+        if retrained:
+            raise EntitiesError("the event model was retrained")
+        load_extractor(DEFAULT_MODEL_DIR)
+        print(f"company extractor verified ({DEFAULT_MODEL_DIR})")
+    except EntitiesError as exc:
+        print(f"company extractor unusable ({exc}); refitting from the annotations", flush=True)
+        from newsevents.training.entities import train_entities
+
+        train_entities(DEFAULT_MODEL_DIR, evaluate_first=False, say=lambda m: print(f"entities: {m}", flush=True))
     return 0
 
 
