@@ -26,7 +26,6 @@ from bench.articles import bench_articles
 from newsevents.config import Settings
 from newsevents.model.article import article_from_mapping, prepare
 from newsevents.model.artifact import load_artifact
-from newsevents.model.entities import load_extractor
 from newsevents.model.service import ArticleClassifier
 
 
@@ -75,7 +74,7 @@ def main() -> int:
         start = time.perf_counter()
         predictions = classifier.model.classifier.classify([d.sentences for d in docs])
         model_only = time.perf_counter() - start
-        extractor = load_extractor(args.model)
+        extractor = load_artifact(args.model).entities
         sentences = [d.sentences for d in docs]
         events = [p.events for p in predictions]
         extractor.extract(sentences[:100], events[:100])  # warm-up

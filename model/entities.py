@@ -32,32 +32,24 @@ text, trained on annotated articles:
    region goes when a country in it is chosen.
 
 The fitted state is plain scikit-learn estimators, numpy arrays, dicts, lists
-and numbers, so it can be stored with ``skops``. :func:`save_extractor` and
-:func:`load_extractor` keep it beside a model artifact with a checksum that is
-verified before loading.
+and numbers, so it is stored with ``skops`` inside the model artifact
+(:mod:`newsevents.model.artifact`).
 """
 
 from __future__ import annotations
 
 import calendar
 import functools
-import hashlib
 import itertools
-import json
 import math
 import operator
-import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
-import joblib
 import numpy as np
-import sklearn
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import GroupKFold
@@ -75,9 +67,6 @@ EXTRACT_CHUNK = 128
 #: The event type whose events carry markets.
 MARKET_EVENT = "market_expansion"
 
-ENTITIES_FORMAT = "newsevents.entities/v1"
-ENTITIES_FILE = "entities.joblib"
-ENTITIES_MANIFEST = "entities.json"
 
 # -- names ----------------------------------------------------------------
 
@@ -1080,92 +1069,3 @@ def _stage_proba(stage: Mapping[str, Any], rows: _Rows) -> np.ndarray:
 
 
 # -- storage --------------------------------------------------------------
-
-
-class EntitiesError(Exception):
-    """A stored extractor that cannot be used; the message says why in one line."""
-
-
-def save_extractor(extractor: CompanyExtractor, directory: Path) -> dict:
-    """Write ``extractor`` into an artifact folder; return its manifest entry.
-
-    Writes ``entities.joblib`` and then ``entities.json`` (format, SHA-256 of
-    the model file, library versions), the manifest last so a reader never
-    sees a manifest for a half-written file.
-    """
-    check_is_fitted(extractor, "org_stage_")
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / ENTITIES_FILE
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{ENTITIES_FILE}.")
-    os.close(fd)
-    try:
-        joblib.dump(extractor, tmp, compress=3)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    entry = {
-        "format": ENTITIES_FORMAT,
-        "file": ENTITIES_FILE,
-        "sha256": _sha256(target),
-        "scikit-learn": sklearn.__version__,
-        "thresholds": {
-            "organisation": extractor.org_threshold_,
-            "event": extractor.event_threshold_,
-            "market": extractor.market_threshold_,
-        },
-    }
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{ENTITIES_MANIFEST}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry, indent=2) + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, directory / ENTITIES_MANIFEST)
-    return entry
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def load_extractor(directory: Path) -> CompanyExtractor:
-    """Verify and load the extractor stored in an artifact folder.
-
-    Checks the manifest entry, the file's SHA-256 (before unpickling) and the
-    scikit-learn version, then that the object is a fitted CompanyExtractor.
-
-    Raises
-    ------
-    EntitiesError
-        With a one-line reason.
-    """
-    directory = Path(directory)
-    manifest = directory / ENTITIES_MANIFEST
-    try:
-        entry: Any = json.loads(manifest.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EntitiesError(f"{manifest} is missing: the artifact has no company extractor") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise EntitiesError(f"{manifest} is unreadable or not JSON ({exc.__class__.__name__})") from None
-    if not isinstance(entry, dict) or entry.get("format") != ENTITIES_FORMAT or "sha256" not in entry:
-        raise EntitiesError(f"{manifest} is not a {ENTITIES_FORMAT} manifest")
-    path = directory / str(entry.get("file", ENTITIES_FILE))
-    if not path.is_file():
-        raise EntitiesError(f"{path} is missing")
-    if _sha256(path) != entry["sha256"]:
-        raise EntitiesError(f"checksum mismatch for {path}: the file is corrupt or was modified; refusing to load it")
-    made_with = str(entry.get("scikit-learn", "?"))
-    if made_with.split(".")[:2] != sklearn.__version__.split(".")[:2]:
-        raise EntitiesError(f"{path} was made with scikit-learn {made_with}, this is {sklearn.__version__}: refit it")
-    try:
-        extractor = joblib.load(path)
-    except Exception as exc:  # a checksummed file that still fails to load: report, never crash
-        raise EntitiesError(f"{path} could not be loaded ({exc.__class__.__name__}: {exc})") from None
-    if not isinstance(extractor, CompanyExtractor) or not hasattr(extractor, "org_stage_"):
-        raise EntitiesError(f"{path} does not hold a fitted CompanyExtractor")
-    return extractor

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from newsevents.model.article import Article
 from newsevents.model.classifier import Prediction
+from newsevents.model.entities import ArticleEntities
 
 CLASSIFIED_SCHEMA = "newsevents.classified/v1"
 DEADLETTER_SCHEMA = "newsevents.deadletter/v1"
@@ -34,6 +35,15 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _event(event, entities) -> dict:
+    value = {"type": event.type, "score": event.score, "evidence": event.evidence}
+    if entities is not None:
+        value["companies"] = entities.companies
+        if entities.markets is not None:
+            value["markets"] = entities.markets
+    return value
+
+
 def classified_message(
     article: Article,
     prediction: Prediction | None,
@@ -43,13 +53,17 @@ def classified_message(
     model_version: str,
     reason: str | None = None,
     processed_at: str | None = None,
+    entities: ArticleEntities | None = None,
 ) -> dict:
-    """A ``news.articles.classified`` value.
+    """A ``news.articles.classified`` value, without its story fields (see :func:`with_story`).
 
     ``prediction`` is None when the article was not classified; ``reason``
     (``not_english``, ``no_text``) then says why, events are empty and every
-    score is 0.
+    score is 0. ``entities`` gives the companies (and, per event, companies
+    and markets) when the model has a company extractor.
     """
+    events = prediction.events if prediction else []
+    per_event = entities.events if entities is not None else [None] * len(events)
     message = {
         "schema": CLASSIFIED_SCHEMA,
         "id": _field(article.id),
@@ -57,16 +71,42 @@ def classified_message(
         "url": _field(article.url),
         "source": _field(article.source),
         "published_at": _field(article.published_at),
-        "events": [{"type": e.type, "score": e.score, "evidence": e.evidence} for e in prediction.events]
-        if prediction
-        else [],
+        "events": [_event(e, x) for e, x in zip(events, per_event, strict=True)],
         "scores": prediction.scores if prediction else dict.fromkeys(taxonomy, 0.0),
         "model": {"name": model_name, "version": model_version},
         "processed_at": processed_at or utc_now(),
+        "companies": entities.companies if entities is not None else [],
     }
     if reason:
         message["reason"] = reason
     return message
+
+
+def story_fields(story_id: str, duplicate: bool) -> dict:
+    """The story fields of a classified value: the first article of its story, and whether this is a copy."""
+    return {"story_id": _field(story_id), "duplicate": bool(duplicate)}
+
+
+def with_story(message: dict, story_id: str, duplicate: bool) -> dict:
+    """A classified value completed with its story fields."""
+    return {**message, **story_fields(story_id, duplicate)}
+
+
+def classified_prefix(message: dict) -> bytes:
+    """The encoded classified value without its closing brace, to be completed by :func:`complete_classified`.
+
+    The worker classifies in one process and groups stories in another: the
+    value is encoded once, and the story fields are appended to the bytes.
+    """
+    encoded = encode(message)
+    if "story_id" in message or not encoded.endswith(b"}"):
+        raise ValueError("a classified prefix is built from a value without story fields")
+    return encoded[:-1]
+
+
+def complete_classified(prefix: bytes, story_id: str, duplicate: bool) -> bytes:
+    """The encoded classified value: ``prefix`` plus the story fields (same bytes as ``encode(with_story(...))``)."""
+    return prefix + b"," + encode(story_fields(story_id, duplicate))[1:]
 
 
 def payload_as_text(payload: bytes | str) -> tuple[str, str]:

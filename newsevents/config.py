@@ -117,6 +117,16 @@ class Topics:
     def event(self, event_type: str) -> str:
         return f"{self.prefix}.events.{event_type}"
 
+    @property
+    def stories(self) -> str:
+        """Internal: classified articles on their way to story grouping (one partition)."""
+        return f"{self.prefix}.internal.stories"
+
+    @property
+    def story_index(self) -> str:
+        """Internal: the story index's entries, read back when a worker takes over grouping (compacted)."""
+        return f"{self.prefix}.internal.story-index"
+
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -235,6 +245,7 @@ class Settings:
     reload_interval: float = 5.0  # NEWSEVENTS_RELOAD_INTERVAL (seconds)
     stats_interval: float = 10.0  # NEWSEVENTS_STATS_INTERVAL (seconds)
     model_processes: int = 1  # NEWSEVENTS_MODEL_PROCESSES (0: a thread of the worker)
+    story_window_hours: float = 72.0  # NEWSEVENTS_STORY_WINDOW_HOURS (copies within it join one story)
     stall_seconds: float = 60.0  # NEWSEVENTS_STALL_SECONDS (/health turns 503 after this long without progress)
     web_token: str | None = field(default=None, repr=False)  # NEWSEVENTS_WEB_TOKEN
     model_sha256: str | None = None  # NEWSEVENTS_MODEL_SHA256
@@ -273,6 +284,7 @@ class Settings:
             reload_interval=_float(env, "NEWSEVENTS_RELOAD_INTERVAL", defaults.reload_interval),
             stats_interval=_float(env, "NEWSEVENTS_STATS_INTERVAL", defaults.stats_interval),
             model_processes=_int(env, "NEWSEVENTS_MODEL_PROCESSES", defaults.model_processes, minimum=0),
+            story_window_hours=_float(env, "NEWSEVENTS_STORY_WINDOW_HOURS", defaults.story_window_hours),
             stall_seconds=_float(env, "NEWSEVENTS_STALL_SECONDS", defaults.stall_seconds),
             web_token=env.get("NEWSEVENTS_WEB_TOKEN") or None,
             model_sha256=_sha256(env.get("NEWSEVENTS_MODEL_SHA256")),

@@ -47,9 +47,10 @@ from newsevents.streams.executor import ModelInfo, ModelRunner
 from newsevents.streams.health import Health
 from newsevents.streams.logs import OutageLog, install_outage_filter
 from newsevents.streams.metrics import CONTENT_TYPE, WorkerMetrics
-from newsevents.streams.pipeline import Output
+from newsevents.streams.pipeline import BatchResult, Output, RawRecord
 from newsevents.streams.reload import ModelWatcher
 from newsevents.streams.stats import add_count, minute_of, summarise, timeline
+from newsevents.streams.story_stage import StoryGrouper
 from newsevents.streams.topics import ensure_topics_async
 
 log = logging.getLogger("newsevents.worker")
@@ -67,6 +68,8 @@ class WorkerState:
     started_at: float = field(default_factory=time.time)
     flow: BatchFlow | None = None
     source: BatchSource | None = None
+    story_flow: BatchFlow | None = None
+    story_source: BatchSource | None = None
 
     def use(self, model: ModelInfo) -> None:
         self.model = model
@@ -184,24 +187,86 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
                 m.latency.observe(max(0.0, now - r.timestamp))
         state.health.progressed()
 
-    async def on_failure(exc: BaseException) -> None:
-        state.metrics.agent_crashes.labels("classify").inc()
-        state.health.crash(f"classify loop crashed: {type(exc).__name__}: {exc}"[:300])
-        if state.source is not None:
-            state.source.stop()
-        await app.crash(exc)
+    def on_failure(loop_name: str) -> Callable[[BaseException], Awaitable[None]]:
+        async def crashed(exc: BaseException) -> None:
+            state.metrics.agent_crashes.labels(loop_name).inc()
+            state.health.crash(f"{loop_name} loop crashed: {type(exc).__name__}: {exc}"[:300])
+            for source in (state.source, state.story_source):
+                if source is not None:
+                    source.stop()
+            await app.crash(exc)
+
+        return crashed
 
     async def finished(batch: Batch) -> None:
         assert state.source is not None
         await state.source.finished(batch)
 
-    async def classify_loop(source: BatchSource) -> None:
+    async def story_finished(batch: Batch) -> None:
+        assert state.story_source is not None
+        await state.story_source.finished(batch)
+
+    def on_story_done(done: BatchDone) -> None:
+        m = state.metrics
+        m.stories.inc(len(done.records) - done.result.duplicates)
+        m.duplicates.inc(done.result.duplicates)
+        m.story_index_articles.set(len(grouper.index))
+
+    async def run_loop(source: BatchSource, loop_name: str) -> None:
         try:
             await source.run()
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
-            await on_failure(exc)
+            await on_failure(loop_name)(exc)
+
+    class StoryRunner:
+        """Runs the grouper on the story stage's batches, off the event loop (one batch at a time)."""
+
+        async def process(self, records: Sequence[RawRecord]) -> BatchResult:
+            return await asyncio.to_thread(grouper.group, records)
+
+        async def load(self, path: str) -> ModelInfo:
+            return state.model
+
+        async def close(self) -> None:
+            return None
+
+    async def rebuild_index(assigned: set[Any]) -> None:
+        """Taking the story partition: rebuild the index from its persisted entries first."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        if not any(tp.topic == topics.stories for tp in assigned):
+            return
+        started = time.monotonic()
+        grouper.reset()
+        reader = AIOKafkaConsumer(enable_auto_commit=False, auto_offset_reset="earliest", **client_args(settings))
+        await reader.start()
+        try:
+            tp = TopicPartition(topics.story_index, 0)
+            reader.assign([tp])
+            end = (await reader.end_offsets([tp]))[tp]
+            await reader.seek_to_beginning(tp)
+            restored = 0
+            while await reader.position(tp) < end:
+                fetched = await reader.getmany(tp, timeout_ms=1000, max_records=5000)
+                entries = [(m.key.decode(), m.value) for m in fetched.get(tp, []) if m.key and m.value]
+                # In a thread: a large index takes seconds, and heartbeats must go on.
+                restored += await asyncio.to_thread(restore_all, entries)
+        finally:
+            await reader.stop()
+        state.metrics.story_index_articles.set(len(grouper.index))
+        log.info("story index rebuilt: %d articles in the window (%.1f s)", restored, time.monotonic() - started)
+
+    def restore_all(entries: list[tuple[str, bytes]]) -> int:
+        return sum(grouper.restore(key, entry) for key, entry in entries)
+
+    async def drop_index(revoked: set[Any]) -> None:
+        if any(tp.topic == topics.stories for tp in revoked):
+            grouper.reset()
+            state.metrics.story_index_articles.set(0)
+
+    grouper = StoryGrouper(topics, window=settings.story_window_hours * 3600)
 
     async def start_outputs() -> None:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -217,54 +282,80 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
         )
         await producer.start()
         kafka["producer"] = producer
+        publisher = Publisher(producer, outage=state.outage)
         flow = state.flow = BatchFlow(
-            state.runners,
-            Publisher(producer, outage=state.outage),
-            ack=finished,
-            on_done=on_done,
-            on_failure=on_failure,
+            state.runners, publisher, ack=finished, on_done=on_done, on_failure=on_failure("classify"), stop=stopping
+        )
+        # Counts are sent by the story stage: each story once, by its first article.
+        story_flow = state.story_flow = BatchFlow(
+            [StoryRunner()],
+            publisher,
+            ack=story_finished,
+            on_done=on_story_done,
+            on_failure=on_failure("stories"),
             stop=stopping,
             extra_outputs=lambda result: increment_outputs(result.events),
         )
-        consumer = AIOKafkaConsumer(
-            group_id=settings.app_id,
-            client_id=f"{settings.app_id}-classify",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            # After an unclean stop the group waits out the session timeout before partitions move.
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=2_000,
-            **options,
-        )
-        await consumer.start()
-        kafka["consumer"] = consumer
-        source = state.source = BatchSource(
-            consumer, [topics.raw], batch_size=settings.batch_size, room=flow.room, handle=submit
-        )
-        kafka["loop"] = asyncio.create_task(classify_loop(source), name="newsevents-classify")
 
-    async def submit(batch: Batch) -> None:
-        assert state.flow is not None
-        await state.flow.submit(batch, batch.records)
+        def group_consumer(group: str) -> AIOKafkaConsumer:
+            return AIOKafkaConsumer(
+                group_id=group,
+                client_id=group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                # After an unclean stop the group waits out the session timeout before partitions move.
+                session_timeout_ms=10_000,
+                heartbeat_interval_ms=2_000,
+                **options,
+            )
+
+        consumer = kafka["consumer"] = group_consumer(settings.app_id)
+        story_consumer = kafka["story_consumer"] = group_consumer(f"{settings.app_id}-stories")
+        await consumer.start()
+        await story_consumer.start()
+        source = state.source = BatchSource(
+            consumer, [topics.raw], batch_size=settings.batch_size, room=flow.room, handle=submit(flow)
+        )
+        story_source = state.story_source = BatchSource(
+            story_consumer,
+            [topics.stories],
+            batch_size=settings.batch_size,
+            room=story_flow.room,
+            handle=submit(story_flow),
+            on_assigned=rebuild_index,
+            on_revoked=drop_index,
+        )
+        kafka["loops"] = [
+            asyncio.create_task(run_loop(source, "classify"), name="newsevents-classify"),
+            asyncio.create_task(run_loop(story_source, "stories"), name="newsevents-stories"),
+        ]
+
+    def submit(flow: BatchFlow) -> Callable[[Batch], Awaitable[None]]:
+        async def start(batch: Batch) -> None:
+            await flow.submit(batch, batch.records)
+
+        return start
 
     async def close_outputs() -> None:
         # Stop fetching, let what is in flight be published and committed, then close.
         stopping.set()
-        if state.source is not None:
-            state.source.stop()
-        loop_task = kafka.pop("loop", None)
-        if loop_task is not None:
+        sources = [s for s in (state.source, state.story_source) if s is not None]
+        for source in sources:
+            source.stop()
+        for loop_task in kafka.pop("loops", []):
             try:
                 await asyncio.wait_for(asyncio.shield(loop_task), 5)
             except (TimeoutError, asyncio.CancelledError):
                 loop_task.cancel()
-        if state.flow is not None:
-            await state.flow.drain()
-        if state.source is not None:
-            await state.source.commit()
-        consumer = kafka.pop("consumer", None)
-        if consumer is not None:
-            await consumer.stop()
+        for flow in (state.flow, state.story_flow):
+            if flow is not None:
+                await flow.drain()
+        for source in sources:
+            await source.commit()
+        for name in ("consumer", "story_consumer"):
+            consumer = kafka.pop(name, None)
+            if consumer is not None:
+                await consumer.stop()
         producer = kafka.pop("producer", None)
         if producer is not None:
             await producer.stop()
@@ -316,13 +407,15 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
     @app.timer(1.0, name="watch-progress")
     async def watch_progress() -> None:
         state.outage.expire()
-        lag = 0
-        if state.source is not None:
-            for tp, behind in state.source.lag().items():
-                state.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(behind)
-                lag += behind
-        flow = state.flow
-        state.health.note_waiting(max(lag, flow.in_flight if flow else 0))
+        waiting = 0
+        for source, flow in ((state.source, state.flow), (state.story_source, state.story_flow)):
+            lag = 0
+            if source is not None:
+                for tp, behind in source.lag().items():
+                    state.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(behind)
+                    lag += behind
+            waiting += max(lag, flow.in_flight if flow else 0)
+        state.health.note_waiting(waiting)
 
     @app.timer(settings.reload_interval, name="reload-model")
     async def reload_model() -> None:

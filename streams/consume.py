@@ -121,7 +121,7 @@ class BatchSource:
     ``handle(batch)`` starts work on a batch and returns; :meth:`finished` is
     called when the batch's outputs are acknowledged. ``on_assigned`` runs
     (awaited) when the consumer takes partitions, before any of their records
-    are handed out.
+    are handed out; ``on_revoked`` after partitions are handed over.
     """
 
     def __init__(
@@ -133,6 +133,7 @@ class BatchSource:
         room: Callable[[], Awaitable[None]],
         handle: Callable[[Batch], Awaitable[None]],
         on_assigned: Callable[[set[TopicPartition]], Awaitable[None]] | None = None,
+        on_revoked: Callable[[set[TopicPartition]], Awaitable[None]] | None = None,
         hand_over_timeout: float = 8.0,
     ) -> None:
         self.consumer = consumer
@@ -141,6 +142,7 @@ class BatchSource:
         self._room = room
         self._handle = handle
         self._on_assigned = on_assigned
+        self._on_revoked = on_revoked
         self._hand_over_timeout = hand_over_timeout
         self.tracker = OffsetTracker()
         self._progress = asyncio.Event()
@@ -200,6 +202,8 @@ class BatchSource:
                 "handing over %d partitions with batches still in flight: they will be redelivered", len(revoked)
             )
         self.tracker.forget(revoked)
+        if self._on_revoked is not None:
+            await self._on_revoked(revoked)
 
     async def taken(self, assigned: set[TopicPartition]) -> None:
         for tp in assigned:

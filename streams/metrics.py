@@ -85,6 +85,17 @@ class WorkerMetrics:
             ["agent"],
             registry=registry,
         )
+        self.stories = Counter(
+            "newsevents_stories", "Classified articles that started a story (not copies).", registry=registry
+        )
+        self.duplicates = Counter(
+            "newsevents_duplicates", "Classified articles that were copies of an earlier one.", registry=registry
+        )
+        self.story_index_articles = Gauge(
+            "newsevents_story_index_articles",
+            "Articles kept in this worker's story index (the window), 0 when another worker groups stories.",
+            registry=registry,
+        )
         self.consumer_lag = Gauge(
             "newsevents_consumer_lag",
             "Raw records after the group's committed offset, by partition this worker holds.",

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from newsevents.config import Topics
 from newsevents.model.article import Article, ArticleError, parse_article
-from newsevents.model.messages import DEADLETTER_SCHEMA, deadletter_message, encode, utc_now
-from newsevents.model.service import ArticleClassifier
+from newsevents.model.messages import DEADLETTER_SCHEMA, classified_prefix, deadletter_message, encode, utc_now
+from newsevents.model.service import ArticleClassifier, ClassifiedArticle
+from newsevents.streams.envelope import Envelope
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 MAX_RECORD_BYTES = 1_000_000
 #: Longest record key we send (article ids are bounded well below this).
 MAX_KEY_BYTES = 1024
+#: Room kept for the story fields the story stage appends to a classified value.
+STORY_FIELDS_BYTES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,7 @@ class BatchResult:
     classified: int = 0
     deadlettered: Counter = field(default_factory=Counter)  # reason code -> count
     events: Counter = field(default_factory=Counter)  # event type -> count
+    duplicates: int = 0  # articles that were copies of an earlier one (story stage)
     model_version: str = ""
 
     def merge(self, other: BatchResult) -> None:
@@ -71,11 +76,12 @@ class BatchResult:
         self.classified += other.classified
         self.deadlettered.update(other.deadlettered)
         self.events.update(other.events)
+        self.duplicates += other.duplicates
         self.model_version = other.model_version or self.model_version
 
 
-def _fits(key: bytes | None, value: bytes) -> bool:
-    return len(key or b"") <= MAX_KEY_BYTES and len(key or b"") + len(value) <= MAX_RECORD_BYTES
+def _fits(key: bytes | None, value: bytes, *, reserve: int = 0) -> bool:
+    return len(key or b"") <= MAX_KEY_BYTES and len(key or b"") + len(value) + reserve <= MAX_RECORD_BYTES
 
 
 def _record_id(record: RawRecord) -> str | None:
@@ -140,21 +146,21 @@ def _parse(record: RawRecord, max_bytes: int) -> Article:
     return parse_article(record.value, max_bytes=max_bytes, fallback_id=_record_id(record))
 
 
-def _classify(classifier: ArticleClassifier, articles: Sequence[Article]) -> list[dict | Exception]:
-    """One message per article, or the exception that article raised."""
+def _classify(classifier: ArticleClassifier, articles: Sequence[Article]) -> list[ClassifiedArticle | Exception]:
+    """One result per article, or the exception that article raised."""
     if not articles:
         return []
     try:
-        return list(classifier.classify(articles))
+        return list(classifier.analyse(articles))
     except Exception:
         log.exception("batch of %d failed to classify; retrying one by one", len(articles))
-    messages: list[dict | Exception] = []
+    results: list[ClassifiedArticle | Exception] = []
     for article in articles:
         try:
-            messages.append(classifier.classify([article])[0])
+            results.append(classifier.analyse([article])[0])
         except Exception as exc:
-            messages.append(exc)
-    return messages
+            results.append(exc)
+    return results
 
 
 def process_batch(
@@ -166,7 +172,10 @@ def process_batch(
 ) -> BatchResult:
     """Parse, classify and route a batch: one primary output per record, in input order.
 
-    Records that cannot be parsed are dead-lettered with their reason code.
+    A classified article goes, in a story envelope, to the internal stories
+    topic, where the story stage completes and publishes it (see
+    :mod:`newsevents.streams.story_stage`). Records that cannot be parsed are
+    dead-lettered with their reason code.
     If the classifier fails on the batch, each article is retried alone; one
     that still fails is dead-lettered as ``classification_error``. Any other
     exception while handling a record dead-letters it as ``internal_error``,
@@ -185,20 +194,25 @@ def process_batch(
             primary[i] = [_deadletter(record, topics, "internal_error", f"parsing raised {type(exc).__name__}", None)]
             result.deadlettered["internal_error"] += 1
 
-    messages = _classify(classifier, [article for _, _, article in parsed])
-    for (i, record, article), message in zip(parsed, messages, strict=True):
-        if isinstance(message, Exception):
-            detail = f"the classifier failed on this article ({type(message).__name__})"
+    analysed = _classify(classifier, [article for _, _, article in parsed])
+    for (i, record, article), done in zip(parsed, analysed, strict=True):
+        if isinstance(done, Exception):
+            detail = f"the classifier failed on this article ({type(done).__name__})"
             primary[i] = [_deadletter(record, topics, "classification_error", detail, article.id)]
             result.deadlettered["classification_error"] += 1
             continue
+        message = done.message
         try:
             key = article.id.encode("utf-8")
-            value = encode(message)
-            if not _fits(key, value):
-                raise ValueError(f"the classified message is {len(value):,} bytes, over the record limit")
-            outputs = [Output(topics.classified, key, value)]
-            outputs += [Output(topics.event(event["type"]), key, value) for event in message["events"]]
+            envelope = Envelope(
+                at=record.timestamp or time.time(),
+                event_types=tuple(event["type"] for event in message["events"]),
+                signature=done.signature.to_bytes() if done.signature is not None else b"",
+                prefix=classified_prefix(message),
+            ).to_bytes()
+            if not _fits(key, envelope, reserve=STORY_FIELDS_BYTES):
+                raise ValueError(f"the classified message is {len(envelope):,} bytes, over the record limit")
+            outputs = [Output(topics.stories, key, envelope)]
         except Exception as exc:
             detail = f"building the output raised {type(exc).__name__}: {str(exc)[:200]}"
             primary[i] = [_deadletter(record, topics, "internal_error", detail, None)]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from newsevents.model.artifact import MANIFEST_FILE, MODEL_FILE
+from newsevents.model.artifact import ENTITIES_FILE, MANIFEST_FILE, MODEL_FILE
 
 
 class ModelWatcher:
-    """Watches the artifact's two files by (mtime, size, inode).
+    """Watches the artifact's files by (mtime, size, inode).
 
-    Both files are watched: a replaced manifest means a new model, and a
+    Every file is watched: a replaced manifest means a new model, and a
     modified model file under an unchanged manifest must be noticed too (and
     then refused by the checksum). A change is reported only once the files
     look the same on two consecutive checks, so an artifact being written
@@ -25,7 +25,7 @@ class ModelWatcher:
 
     def _signature(self) -> tuple:
         sig: list[tuple[int, int, int] | None] = []
-        for name in (MANIFEST_FILE, MODEL_FILE):
+        for name in (MANIFEST_FILE, MODEL_FILE, ENTITIES_FILE):
             try:
                 st = (self.directory / name).stat()
                 sig.append((st.st_mtime_ns, st.st_size, st.st_ino))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
@@ -25,14 +26,34 @@ class KafkaUnavailable(Exception):
     """The bootstrap servers did not answer, or refused our credentials."""
 
 
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic that needs its own partition count (checked when it exists) and configuration."""
+
+    partitions: int
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+class TopicMismatch(Exception):
+    """An existing topic whose partition count the worker cannot work with."""
+
+
 async def ensure_topics_async(
-    target: Settings | str, names: Iterable[str], partitions: int, *, timeout: float = 15.0
+    target: Settings | str,
+    names: Iterable[str],
+    partitions: int,
+    *,
+    timeout: float = 15.0,
+    special: Mapping[str, TopicSpec] | None = None,
 ) -> list[str]:
     """Create the topics that do not exist yet; return the names created.
 
     ``target`` is the settings (bootstrap servers and security), or a bare
-    ``host:port`` list for a PLAINTEXT cluster.
+    ``host:port`` list for a PLAINTEXT cluster. Topics in ``special`` get
+    their own partition count and configuration; one that exists with another
+    partition count raises :class:`TopicMismatch`.
     """
+    special = dict(special or {})
     if isinstance(target, Settings):
         bootstrap, security = target.bootstrap_servers, target.security
     else:
@@ -48,11 +69,27 @@ async def ensure_topics_async(
             raise KafkaUnavailable(unreachable(bootstrap, security, exc, errors.last)) from None
     try:
         existing = set(await admin.list_topics())
-        wanted = [n for n in dict.fromkeys(names) if n not in existing]
+        checked = [n for n in special if n in existing]
+        if checked:
+            for described in await admin.describe_topics(checked):
+                count = len(described.get("partitions") or [])
+                want = special[described["topic"]].partitions
+                if count != want:
+                    raise TopicMismatch(
+                        f"topic {described['topic']} has {count} partitions; the worker needs exactly {want} "
+                        "(delete it, or use another NEWSEVENTS_TOPIC_PREFIX)"
+                    )
+        wanted = [n for n in dict.fromkeys([*names, *special]) if n not in existing]
         if not wanted:
             return []
+        new = [
+            NewTopic(n, special[n].partitions, 1, topic_configs=dict(special[n].config))
+            if n in special
+            else NewTopic(n, partitions, 1)
+            for n in wanted
+        ]
         try:
-            await admin.create_topics([NewTopic(n, partitions, 1) for n in wanted])
+            await admin.create_topics(new)
         except TopicAlreadyExistsError:
             pass  # another worker won the race
         except KafkaError as exc:
@@ -62,6 +99,8 @@ async def ensure_topics_async(
         await admin.close()
 
 
-def ensure_topics(target: Settings | str, names: Iterable[str], partitions: int) -> list[str]:
+def ensure_topics(
+    target: Settings | str, names: Iterable[str], partitions: int, *, special: Mapping[str, TopicSpec] | None = None
+) -> list[str]:
     """Blocking wrapper of :func:`ensure_topics_async`."""
-    return asyncio.run(ensure_topics_async(target, names, partitions))
+    return asyncio.run(ensure_topics_async(target, names, partitions, special=special))

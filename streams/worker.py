@@ -9,7 +9,19 @@ import sys
 from newsevents.config import Settings
 from newsevents.model.artifact import ArtifactError
 from newsevents.streams.executor import ModelInfo, ModelRunner, Processing, make_runners
-from newsevents.streams.topics import KafkaUnavailable, ensure_topics, quiet_client_logs
+from newsevents.streams.topics import KafkaUnavailable, TopicMismatch, TopicSpec, ensure_topics, quiet_client_logs
+
+
+def story_topics(settings: Settings) -> dict[str, TopicSpec]:
+    """The story stage's internal topics: one partition each (one owner at a time); the index compacted,
+    and its records kept a day longer than the story window (older entries are of no use)."""
+    retention_ms = int((settings.story_window_hours + 24) * 3600 * 1000)
+    return {
+        settings.topics.stories: TopicSpec(1),
+        settings.topics.story_index: TopicSpec(
+            1, {"cleanup.policy": "compact,delete", "retention.ms": str(retention_ms)}
+        ),
+    }
 
 
 def worker_topics(settings: Settings, taxonomy: list[str]) -> list[str]:
@@ -66,8 +78,10 @@ def _run(settings: Settings, model: ModelInfo, runners: list[ModelRunner], logle
     level = client_log.level
     quiet_client_logs()  # a broker that is down gets our one line, not the client's retries
     try:
-        ensure_topics(settings, worker_topics(settings, list(model.taxonomy)), settings.partitions)
-    except KafkaUnavailable as exc:
+        ensure_topics(
+            settings, worker_topics(settings, list(model.taxonomy)), settings.partitions, special=story_topics(settings)
+        )
+    except (KafkaUnavailable, TopicMismatch) as exc:
         print(f"newsevents: error: {exc}", file=sys.stderr)
         return 1
     finally:

@@ -3,9 +3,9 @@
 Run by ``make setup``. The shipped artifact is used as is when it verifies
 (checksum, scikit-learn version); otherwise (missing, or made with another
 scikit-learn) it is retrained deterministically from ``training/data``. The
-company extractor stored beside it is checked the same way, and refitted
-from the annotations when it does not verify or the event model was retrained
-(its training used that model's evidence).
+company extractor stored in it is fitted from the annotations when the
+artifact has none or the event model was retrained (its training uses that
+model's evidence).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import sys
 
 from newsevents.config import DEFAULT_MODEL_DIR, package_dir
 from newsevents.model.artifact import ArtifactError, load_artifact
-from newsevents.model.entities import EntitiesError, load_extractor
 from newsevents.training.corpus import DEFAULT_CORPUS_DIR
 
 
 def main() -> int:
     retrained = False
+    model = None
     try:
         model = load_artifact(DEFAULT_MODEL_DIR)
         print(f"default model {model.version} verified ({DEFAULT_MODEL_DIR})")
@@ -35,13 +35,9 @@ def main() -> int:
         )
         print(f"default model {result.model.version} written to {DEFAULT_MODEL_DIR}")
         retrained = True
-    try:
-        if retrained:
-            raise EntitiesError("the event model was retrained")
-        load_extractor(DEFAULT_MODEL_DIR)
-        print(f"company extractor verified ({DEFAULT_MODEL_DIR})")
-    except EntitiesError as exc:
-        print(f"company extractor unusable ({exc}); refitting from the annotations", flush=True)
+    if retrained or model is None or model.entities is None:
+        why = "the event model was retrained" if retrained or model is None else "the artifact has none"
+        print(f"company extractor missing ({why}); fitting it from the annotations", flush=True)
         from newsevents.training.entities import train_entities
 
         train_entities(DEFAULT_MODEL_DIR, evaluate_first=False, say=lambda m: print(f"entities: {m}", flush=True))

@@ -31,7 +31,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from newsevents.config import DEFAULT_MODEL_DIR, package_dir
 from newsevents.model.article import prepare
-from newsevents.model.artifact import ArtifactError, load_artifact
+from newsevents.model.artifact import ArtifactError, attach_entities, load_artifact
 from newsevents.model.classifier import EventClassifier, EventPrediction
 from newsevents.model.entities import (
     MARKET_EVENT,
@@ -40,7 +40,6 @@ from newsevents.model.entities import (
     EntityAnnotation,
     GoldCompany,
     name_key,
-    save_extractor,
 )
 from newsevents.training.corpus import DEFAULT_CORPUS_DIR, CorpusError, load_labelled
 from newsevents.training.entity_data import AnnotatedArticle, load_annotated
@@ -238,7 +237,12 @@ def train_entities(
     if evaluate_first:
         report.update(evaluate(items, texts, seed=seed, say=say))
     final = fit_extractor(items, texts, seed=seed)
-    report["manifest"] = save_extractor(final, model_dir)
+    thresholds = {
+        "organisation": final.org_threshold_,
+        "event": final.event_threshold_,
+        "market": final.market_threshold_,
+    }
+    report["manifest"] = attach_entities(model_dir, final, metrics={"thresholds": thresholds})["files"]
     say(f"extractor saved in {model_dir}")
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)

@@ -11,17 +11,13 @@ from sklearn.base import BaseEstimator
 from newsevents.config import DEFAULT_MODEL_DIR
 from newsevents.model.article import Article, article_from_text, prepare
 from newsevents.model.classifier import EventPrediction
+from newsevents.model.artifact import ENTITIES_FILE, ArtifactError, attach_entities, load_artifact, save_artifact
 from newsevents.model.entities import (
-    ENTITIES_FILE,
-    ENTITIES_MANIFEST,
     MAX_COMPANIES,
     CompanyExtractor,
-    EntitiesError,
     EntityAnnotation,
     GoldCompany,
-    load_extractor,
     name_key,
-    save_extractor,
 )
 from newsevents.training.corpus import CorpusError
 from newsevents.training.entities import _matches, examples, fit_extractor, lexicon_texts, main
@@ -30,7 +26,9 @@ from newsevents.training.entity_data import load_annotated
 
 @pytest.fixture(scope="module")
 def extractor() -> CompanyExtractor:
-    return load_extractor(DEFAULT_MODEL_DIR)
+    extractor = load_artifact(DEFAULT_MODEL_DIR).entities
+    assert extractor is not None, "the default model ships a company extractor"
+    return extractor
 
 
 def _extract(extractor, title: str, text: str, events: list[tuple[str, list[int]]]):
@@ -189,27 +187,25 @@ def test_fitted_state_is_plain_estimators_arrays_dicts_and_lists(extractor):
         check(value, name)
 
 
-def test_saved_extractor_round_trips(tmp_path, extractor):
-    entry = save_extractor(extractor, tmp_path)
-    assert entry["file"] == ENTITIES_FILE
-    assert json.loads((tmp_path / ENTITIES_MANIFEST).read_text())["sha256"] == entry["sha256"]
-    again = load_extractor(tmp_path)
+def test_an_artifact_carries_its_extractor_and_loads_it_back(tmp_path, extractor):
+    model = load_artifact(DEFAULT_MODEL_DIR)
+    save_artifact(model.classifier, tmp_path, name="t", data_fingerprint="x")
+    assert load_artifact(tmp_path).entities is None  # an artifact without one says so
+    manifest = attach_entities(tmp_path, extractor)
+    assert ENTITIES_FILE in manifest["files"]
+    again = load_artifact(tmp_path).entities
     docs = [["Harbourline Foods agreed to buy Crispwell.", "Crispwell makes chips in Ireland."]]
     events = [[EventPrediction("acquisition", 0.9, [docs[0][0]])]]
-    assert again.extract(docs, events) == extractor.extract(docs, events)
+    assert again is not None and again.extract(docs, events) == extractor.extract(docs, events)
 
 
 def test_a_modified_extractor_file_is_refused(tmp_path, extractor):
-    save_extractor(extractor, tmp_path)
+    model = load_artifact(DEFAULT_MODEL_DIR)
+    save_artifact(model.classifier, tmp_path, name="t", data_fingerprint="x", entities=extractor)
     with open(tmp_path / ENTITIES_FILE, "ab") as fh:
         fh.write(b"\0")
-    with pytest.raises(EntitiesError, match="checksum mismatch"):
-        load_extractor(tmp_path)
-
-
-def test_an_artifact_without_extractor_says_so(tmp_path):
-    with pytest.raises(EntitiesError, match="no company extractor"):
-        load_extractor(tmp_path)
+    with pytest.raises(ArtifactError, match="checksum mismatch"):
+        load_artifact(tmp_path)
 
 
 # -- annotations and training ---------------------------------------------------
