@@ -13,6 +13,11 @@ Three steps, each usable on its own:
   "Related articles" once the article body has been seen.
 
 :func:`clean_text` runs the last two and caps the result at ``MAX_CLEAN_CHARS``.
+
+Every step is linear in its input, whatever the input holds: the patterns
+cannot backtrack far (line checks only run on lines of furniture size), the
+HTML walk keeps its own stack, and markup is flattened below
+``MAX_HTML_DEPTH`` before the parser, whose cost grows with nesting, sees it.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ _DROP_TAGS = (
     "video",
     "audio",
 )
+_DROP_SELECTOR = ", ".join(_DROP_TAGS)
 _FURNITURE = re.compile(
     r"comment|share|social|related|recommend|cookie|consent|newsletter|subscri|"
     r"advert|promo|sponsor|breadcrumb|menu|sidebar|footer|header|navbar|popup|modal|"
@@ -57,16 +63,145 @@ _BLOCK_TAGS = frozenset(
 )
 
 
+# The HTML tree builder scans its stack of open elements (and its list of
+# formatting elements) at many start and end tags, so markup nested thousands
+# of elements deep costs the square of its size in the parser. Start tags that
+# would nest deeper than this are dropped before parsing (their text stays);
+# browsers cap nesting the same way, and real pages stay far below it.
+MAX_HTML_DEPTH = 256
+_HTML_TOKEN = re.compile(r"<(?:!--.*?(?:-->|\Z)|(/?)([A-Za-z][^\s/>]*)[^>]*+(?:>|\Z))", re.DOTALL)
+_VOID = frozenset(
+    "area base br col embed hr img input link meta param source track wbr keygen basefont bgsound frame "
+    "html head body".split()
+)
+# Elements whose content is text up to their end tag (in HTML, not in SVG or MathML).
+_RAW_TEXT = {
+    name: re.compile(rf"</{name}", re.IGNORECASE)
+    for name in "script style textarea title xmp iframe noembed noframes plaintext".split()
+}
+# A start tag that closes an open sibling right above it ("<li>" after "<li>").
+_CLOSES_SIBLING: dict[str, frozenset[str]] = {
+    "p": frozenset(("p",)),
+    "li": frozenset(("li",)),
+    "dt": frozenset(("dt", "dd")),
+    "dd": frozenset(("dt", "dd")),
+    "option": frozenset(("option",)),
+    "optgroup": frozenset(("option",)),
+    "tr": frozenset(("tr", "td", "th")),
+    "td": frozenset(("td", "th")),
+    "th": frozenset(("td", "th")),
+    **dict.fromkeys(("rb", "rt", "rtc", "rp"), frozenset(("rb", "rt", "rtc", "rp"))),
+}
+# End tags of these reach past the elements opened inside them only through
+# the parser's reshuffling of misnested markup: counted as not closing them.
+_FORMATTING = frozenset("a b big code em font i nobr s small strike strong tt u".split())
+# An end tag does not close an element outside the nearest of these.
+_SCOPE_BOUNDARIES = frozenset(
+    "applet caption html table td th marquee object template foreignobject desc title "
+    "mi mo mn ms mtext annotation-xml".split()
+)
+_FOREIGN_ROOTS = frozenset(("svg", "math"))
+# Inside SVG or MathML, these hold HTML again.
+_INTEGRATION_POINTS = frozenset("foreignobject desc title mi mo mn ms mtext annotation-xml".split())
+# HTML start tags that end SVG or MathML content.
+_BREAKOUT = frozenset(
+    "b big blockquote body br center code dd div dl dt em embed h1 h2 h3 h4 h5 h6 head hr i img li listing "
+    "menu meta nobr ol p pre ruby s small span strong strike sub sup table tt u ul var font".split()
+)
+
+
+class _OpenElements:
+    """A model of the parser's stack of open elements, kept at least as deep
+    as the real one: where the real parser would close elements by rules we
+    do not follow (misnested formatting, implied ends), the model keeps them
+    open. Every operation is O(1), amortised."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.foreign: list[bool] = []  # whether each element's content is SVG or MathML
+        self.positions: dict[str, list[int]] = {}
+        self.boundaries: list[int] = []
+
+    def push(self, name: str, foreign: bool) -> None:
+        self.positions.setdefault(name, []).append(len(self.names))
+        if name in _SCOPE_BOUNDARIES:
+            self.boundaries.append(len(self.names))
+        self.names.append(name)
+        self.foreign.append(foreign)
+
+    def pop(self) -> str:
+        name = self.names.pop()
+        self.foreign.pop()
+        self.positions[name].pop()
+        if self.boundaries and self.boundaries[-1] == len(self.names):
+            self.boundaries.pop()
+        return name
+
+    def close(self, name: str) -> None:
+        """An end tag: close ``name`` and what is open inside it, when it is in scope."""
+        where = self.positions.get(name)
+        if not where or (self.boundaries and self.boundaries[-1] > where[-1]):
+            return
+        if name in _FORMATTING and self.names[-1] != name:
+            return
+        while self.pop() != name:
+            pass
+
+
+def limit_html_depth(html: str, max_depth: int = MAX_HTML_DEPTH) -> str:
+    """Drop the start tags (and their end tags) that would nest elements more
+    than ``max_depth`` deep; all text is kept. One pass, linear in the markup."""
+    if html.count("<") <= max_depth:  # too few tags to nest that deep
+        return html
+    kept: list[str] = []
+    copied = 0  # html[:copied] is in ``kept``
+    skip_to = 0  # the end of the raw text (script, style, ...) being skipped
+    stack = _OpenElements()
+    names = stack.names
+    dropped: dict[str, int] = {}  # start tags dropped, by name, whose end tags are still to drop
+    for token in _HTML_TOKEN.finditer(html):
+        name = token.group(2)
+        if name is None or token.start() < skip_to or (name := name.lower()) in _VOID:
+            continue  # a comment, raw text, or an element without content
+        if token.group(1):  # an end tag
+            if dropped.get(name):
+                dropped[name] -= 1
+                kept.append(html[copied : token.start()])
+                copied = token.end()
+            else:
+                stack.close(name)
+            continue
+        foreign = bool(names) and stack.foreign[-1] and name not in _BREAKOUT
+        if not foreign and name in _RAW_TEXT:
+            end = _RAW_TEXT[name].search(html, token.end())
+            skip_to = end.start() if end else len(html)
+            continue
+        if foreign and token.group().endswith("/>"):  # self-closed in SVG or MathML
+            continue
+        if names and names[-1] in _CLOSES_SIBLING.get(name, ()):
+            stack.pop()
+        if len(names) >= max_depth:
+            dropped[name] = dropped.get(name, 0) + 1
+            kept.append(html[copied : token.start()])
+            copied = token.end()
+            continue
+        stack.push(name, name not in _INTEGRATION_POINTS if foreign else name in _FOREIGN_ROOTS)
+    if not kept:
+        return html
+    kept.append(html[copied:])
+    return "".join(kept)
+
+
 def html_to_text(html: str) -> str:
     """Extract the readable text of an HTML page or fragment.
 
     Prefers the ``<article>`` element (or ``<main>``) when the page has one.
-    Block elements become paragraphs separated by blank lines.
+    Block elements become paragraphs separated by blank lines. Elements nested
+    deeper than ``MAX_HTML_DEPTH`` are flattened into their ancestors.
     """
-    tree = HTMLParser(html)
-    for tag in _DROP_TAGS:
-        for node in tree.css(tag):
-            node.decompose()
+    tree = HTMLParser(limit_html_depth(html))
+    for node in tree.css(_DROP_SELECTOR):
+        node.decompose()
     for node in tree.css("[class], [id]"):
         marker = f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}"
         # Never drop the page's body or the article itself because of a loose match.
@@ -75,45 +210,106 @@ def html_to_text(html: str) -> str:
     root = tree.css_first("article") or tree.css_first("main") or tree.body or tree.root
     if root is None:
         return ""
+    return _BLANK_LINES.sub("\n\n", _collect_text(root)).strip()
+
+
+_BLANK_LINES = re.compile(r"\n[^\S\n]*+\n\s*+")
+
+
+def _collect_text(root) -> str:
+    """The text under ``root``, with a blank line around each block element.
+
+    Walks the tree with an explicit stack: markup nested thousands of
+    elements deep must not exhaust Python's recursion limit.
+    """
     parts: list[str] = []
-    _collect_text(root, parts)
-    text = "".join(parts)
-    return re.sub(r"\n\s*\n\s*", "\n\n", text).strip()
-
-
-def _collect_text(node, parts: list[str]) -> None:
-    child = node.child
-    while child is not None:
-        if child.tag == "-text":
-            parts.append(child.text_content or "")
-        elif child.tag in _BLOCK_TAGS:
-            parts.append("\n\n")
-            _collect_text(child, parts)
-            parts.append("\n\n")
-        elif child.tag != "-comment":
-            _collect_text(child, parts)
-        child = child.next
+    resume: list[tuple[object, bool]] = []  # (next sibling, whether a block closes) per element entered
+    node = root.first_child
+    while True:
+        if node is None:
+            if not resume:
+                return "".join(parts)
+            node, block = resume.pop()
+            if block:
+                parts.append("\n\n")
+            continue
+        tag = node.tag
+        if tag == "-text":
+            parts.append(node.text_content or "")
+            node = node.next
+        elif tag == "-comment":
+            node = node.next
+        else:
+            block = tag in _BLOCK_TAGS
+            if block:
+                parts.append("\n\n")
+            resume.append((node.next, block))
+            node = node.first_child
 
 
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
+# Control characters and white space other than the space and the line break.
+# All of them (and the zero-width characters) are unprintable, so text whose
+# lines are printable skips both searches.
+_ODD_SPACE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+_SPACES = re.compile(r"  ++")
+_LINE_EDGE_SPACE = re.compile(r" \n ?|\n ")
+_BLANK_LINES_RUN = re.compile(r"\n\n\n++")
 
 
-def normalise(text: str) -> str:
+# NFKC runs over long texts in pieces of about this many characters, each cut
+# before an ASCII character (NFKC never joins across one), so that a caller
+# who needs only the start pays only for the start.
+_NFKC_PIECE = 4096
+_ASCII_CHAR = re.compile(r"[\x00-\x7f]")
+
+
+def _nfkc(text: str, max_chars: int | None) -> str:
+    if max_chars is None or len(text) <= _NFKC_PIECE:
+        return unicodedata.normalize("NFKC", text)
+    pieces: list[str] = []
+    done = start = 0
+    while start < len(text) and done < max_chars:
+        end = start + _NFKC_PIECE
+        boundary = _ASCII_CHAR.search(text, end, end + 64)
+        if boundary is not None:
+            end = boundary.start()
+        pieces.append(unicodedata.normalize("NFKC", text[start:end]))
+        done += len(pieces[-1])
+        start = end
+    return "".join(pieces)
+
+
+def normalise(text: str, *, max_chars: int | None = None) -> str:
     """NFKC-normalise, drop control/zero-width characters, collapse spaces.
 
     Line breaks are kept (a blank line separates paragraphs); runs of blank
-    lines become one.
+    lines become one. Each step is one pass over the text, and is skipped when
+    a cheaper test shows it has nothing to do.
+
+    With ``max_chars``, NFKC may stop once it has produced that many
+    characters (it can turn one character into 18): the result is then the
+    normalised form of a prefix of ``text``, for callers that cut it anyway.
     """
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.isascii():
-        text = _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", text))
-    text = _CONTROL.sub(" ", text)
-    text = _SPACES.sub(" ", text)
-    text = _PARAGRAPH_BREAK.sub("\n\n", text)
-    return "\n".join(line.strip() for line in text.split("\n")).strip()
+        text = _nfkc(text, max_chars)
+    if not text.replace("\n", "").isprintable():
+        if not text.isascii():
+            text = _ZERO_WIDTH.sub("", text)
+            if "\u2028" in text or "\u2029" in text:  # Unicode's line and paragraph separators
+                text = text.replace("\u2028", "\n").replace("\u2029", "\n\n")
+        text = _ODD_SPACE.sub(" ", text)
+    if "  " in text:
+        text = _SPACES.sub(" ", text)
+    # Only spaces and line breaks are left as white space: strip the lines'
+    # edges, then collapse blank lines.
+    if " \n" in text or "\n " in text:
+        text = _LINE_EDGE_SPACE.sub("\n", text)
+    if "\n\n\n" in text:
+        text = _BLANK_LINES_RUN.sub("\n\n", text)
+    return text.strip()
 
 
 # A line that ends the article: everything after it is page furniture, provided
@@ -144,6 +340,10 @@ _PROMPT = re.compile(
     r"(sign up|subscribe) (for|to) (our|the) (free )?(daily |weekly )?newsletters?)\b",
     re.IGNORECASE,
 )
+# Every prompt names cookies or a newsletter: lines that do not skip the search.
+# Non-ASCII letters that the case-insensitive search equates with ASCII ones
+# (dotted and dotless i, the long s, the Kelvin sign) send a line to the search too.
+_CASE_TWINS = "\u0130\u0131\u017f\u212a"
 _BYLINE = re.compile(r"^By [A-Z][\w'-]+( [A-Z][\w.'-]+){1,3}( and [A-Z][\w'-]+( [A-Z][\w.'-]+){1,3})?$")
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _MENU_SEPARATORS = re.compile(r"\s[|›»•·>/]\s")
@@ -172,6 +372,13 @@ def _is_link_line(line: str) -> bool:
     return len(rest) < 160 or line.rstrip().endswith(urls[-1])
 
 
+def _may_prompt(line: str) -> bool:
+    low = line.lower()
+    if "cookie" in low or "newsletter" in low:
+        return True
+    return not line.isascii() and any(c in line for c in _CASE_TWINS)
+
+
 def strip_boilerplate(text: str) -> str:
     """Remove page furniture from normalised plain text (see module docs)."""
     kept: list[str] = []
@@ -192,7 +399,7 @@ def strip_boilerplate(text: str) -> str:
                 continue
             if _JUNK_LINE.match(line) or _BYLINE.match(line) or _is_menu_line(line):
                 continue
-        if _is_link_line(line) or _PROMPT.search(line):
+        if _is_link_line(line) or (_may_prompt(line) and _PROMPT.search(line)):
             continue
         kept.append(line)
         body_chars += len(line)
@@ -213,12 +420,16 @@ def cap_length(text: str, limit: int = MAX_CLEAN_CHARS) -> str:
 def clean_text(text: str, *, limit: int = MAX_CLEAN_CHARS) -> str:
     """Normalise plain article text, strip boilerplate and cap its length.
 
-    The cap is applied to the raw input first too (at 4x the limit), so a huge
-    input costs no more than a long article.
+    The cap is applied to the raw input first too (at 4x the limit), and again
+    after normalising (NFKC can make a character 18 of them), so a huge input
+    costs no more than a long article.
     """
     if len(text) > 4 * limit:
         text = text[: 4 * limit]
-    return cap_length(strip_boilerplate(normalise(text)), limit)
+    text = normalise(text, max_chars=4 * limit)
+    if len(text) > 4 * limit:
+        text = text[: 4 * limit]
+    return cap_length(strip_boilerplate(text), limit)
 
 
 _WORD = re.compile(r"[^\W\d_]+")
@@ -257,6 +468,7 @@ def looks_english(text: str, *, min_words: int = 12) -> bool:
     words = _WORD.findall(sample.lower())
     if len(words) < min_words:
         return True
-    english = sum(1 for w in words if w in _ENGLISH_FUNCTION_WORDS)
-    other = sum(1 for w in words if w in _FOREIGN_FUNCTION_WORDS)
-    return not (other >= 3 and other > 2 * english)
+    other = sum(map(_FOREIGN_FUNCTION_WORDS.__contains__, words))
+    if other < 3:
+        return True
+    return other <= 2 * sum(map(_ENGLISH_FUNCTION_WORDS.__contains__, words))
