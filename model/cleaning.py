@@ -69,16 +69,35 @@ _BLOCK_TAGS = frozenset(
 # would nest deeper than this are dropped before parsing (their text stays);
 # browsers cap nesting the same way, and real pages stay far below it.
 MAX_HTML_DEPTH = 256
-_HTML_TOKEN = re.compile(r"<(?:!--.*?(?:-->|\Z)|(/?)([A-Za-z][^\s/>]*)[^>]*+(?:>|\Z))", re.DOTALL)
+_WS = r"\t\n\f\r "
+# One token of markup, read as the HTML tokenizer reads it in its data state:
+# a comment (also "<!-->" and "--!>" endings), the start of a CDATA section, a
+# bogus comment ("<!x>", "<?x>", "</ x>") or a tag whose attribute values may
+# be quoted (a ">" inside quotes does not end the tag).
+_HTML_TOKEN = re.compile(
+    r"<!--(?:-?>|.*?(?:--!?>|\Z))"
+    r"|(<!\[CDATA\[)"
+    r"|<[!?][^>]*+(?:>|\Z)|</(?![A-Za-z])[^>]*+(?:>|\Z)"
+    rf"|<(/?)([A-Za-z][^{_WS}/>]*)"
+    rf"(?:[{_WS}/]++|[^{_WS}/>][^{_WS}/>=]*+(?:[{_WS}]*=[{_WS}]*(?:\"[^\"]*+(?:\"|\Z)|'[^']*+(?:'|\Z)|[^{_WS}>]*+))?)*+"
+    r"(?:>|\Z)",
+    re.DOTALL,
+)
+# A start tag the tokenizer reads as self-closing: "/>" right after the name,
+# a space or a quoted value (after an unquoted value the "/" is part of it).
+_SELF_CLOSING = re.compile(rf"(?:<[A-Za-z][^{_WS}/>]*|[{_WS}\"'])/>\Z")
 _VOID = frozenset(
     "area base br col embed hr img input link meta param source track wbr keygen basefont bgsound frame "
     "html head body".split()
 )
 # Elements whose content is text up to their end tag (in HTML, not in SVG or MathML).
 _RAW_TEXT = {
-    name: re.compile(rf"</{name}", re.IGNORECASE)
+    name: re.compile(rf"</{name}[{_WS}/>]", re.IGNORECASE)
     for name in "script style textarea title xmp iframe noembed noframes plaintext".split()
 }
+# In a script, "<!--" then "<script" makes the next "</script>" part of the text.
+_SCRIPT_START = re.compile(rf"<script[{_WS}/>]", re.IGNORECASE)
+_CDATA_END = re.compile(r"\]\]>")
 # A start tag that closes an open sibling right above it ("<li>" after "<li>").
 _CLOSES_SIBLING: dict[str, frozenset[str]] = {
     "p": frozenset(("p",)),
@@ -90,102 +109,165 @@ _CLOSES_SIBLING: dict[str, frozenset[str]] = {
     "tr": frozenset(("tr", "td", "th")),
     "td": frozenset(("td", "th")),
     "th": frozenset(("td", "th")),
-    **dict.fromkeys(("rb", "rt", "rtc", "rp"), frozenset(("rb", "rt", "rtc", "rp"))),
 }
-# End tags of these reach past the elements opened inside them only through
-# the parser's reshuffling of misnested markup: counted as not closing them.
-_FORMATTING = frozenset("a b big code em font i nobr s small strike strong tt u".split())
-# An end tag does not close an element outside the nearest of these.
-_SCOPE_BOUNDARIES = frozenset(
-    "applet caption html table td th marquee object template foreignobject desc title "
-    "mi mo mn ms mtext annotation-xml".split()
-)
+# End tags that also close an element left open right above theirs ("</ul>"
+# after "<li>", "</tr>" after "<td>"). Only one: closing more would let markup
+# that the parser reads differently outgrow the model.
+_IMPLIED_ENDS = frozenset("p li dd dt option optgroup".split())
+_CLOSED_WITH: dict[str, frozenset[str]] = {
+    **dict.fromkeys(
+        "address article aside blockquote button center details dialog dir div dl fieldset figcaption figure "
+        "footer header hgroup listing main menu nav ol pre search section summary ul form applet marquee "
+        "object li dd dt".split(),
+        _IMPLIED_ENDS,
+    ),
+    "tr": frozenset(("td", "th")),
+    **dict.fromkeys(("table", "tbody", "thead", "tfoot"), frozenset(("td", "th", "tr"))),
+}
 _FOREIGN_ROOTS = frozenset(("svg", "math"))
-# Inside SVG or MathML, these hold HTML again.
-_INTEGRATION_POINTS = frozenset("foreignobject desc title mi mo mn ms mtext annotation-xml".split())
+# The SVG and MathML elements whose content is HTML again.
+_INTEGRATION_POINTS = {
+    "svg": frozenset(("foreignobject", "desc", "title")),
+    "math": frozenset("mi mo mn ms mtext annotation-xml".split()),
+}
 # HTML start tags that end SVG or MathML content.
 _BREAKOUT = frozenset(
     "b big blockquote body br center code dd div dl dt em embed h1 h2 h3 h4 h5 h6 head hr i img li listing "
     "menu meta nobr ol p pre ruby s small span strong strike sub sup table tt u ul var font".split()
 )
-
-
-class _OpenElements:
-    """A model of the parser's stack of open elements, kept at least as deep
-    as the real one: where the real parser would close elements by rules we
-    do not follow (misnested formatting, implied ends), the model keeps them
-    open. Every operation is O(1), amortised."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-        self.foreign: list[bool] = []  # whether each element's content is SVG or MathML
-        self.positions: dict[str, list[int]] = {}
-        self.boundaries: list[int] = []
-
-    def push(self, name: str, foreign: bool) -> None:
-        self.positions.setdefault(name, []).append(len(self.names))
-        if name in _SCOPE_BOUNDARIES:
-            self.boundaries.append(len(self.names))
-        self.names.append(name)
-        self.foreign.append(foreign)
-
-    def pop(self) -> str:
-        name = self.names.pop()
-        self.foreign.pop()
-        self.positions[name].pop()
-        if self.boundaries and self.boundaries[-1] == len(self.names):
-            self.boundaries.pop()
-        return name
-
-    def close(self, name: str) -> None:
-        """An end tag: close ``name`` and what is open inside it, when it is in scope."""
-        where = self.positions.get(name)
-        if not where or (self.boundaries and self.boundaries[-1] > where[-1]):
-            return
-        if name in _FORMATTING and self.names[-1] != name:
-            return
-        while self.pop() != name:
-            pass
+# What the depth model needs to know of a tag name, as bit flags.
+_VOID_ELEMENT, _RAW, _SIBLING, _FOREIGN_ROOT, _BREAKS_OUT, _TABLE_ROW, _MATH_LEAF, _UNSURE = (1 << i for i in range(8))
+_KIND: dict[str, int] = {}
+for _names, _flag in (
+    (_VOID, _VOID_ELEMENT),
+    (_RAW_TEXT, _RAW),
+    (_CLOSES_SIBLING, _SIBLING),
+    (_FOREIGN_ROOTS, _FOREIGN_ROOT),
+    (_BREAKOUT, _BREAKS_OUT),
+    (("td", "th", "tr"), _TABLE_ROW),
+    (("mglyph", "malignmark"), _MATH_LEAF),
+    (("frameset", "annotation-xml"), _UNSURE),  # ignores script and style tags; holds MathML or HTML
+):
+    for _name in _names:
+        _KIND[_name] = _KIND.get(_name, 0) | _flag
+_FONT_ATTRIBUTE = re.compile(rf"[{_WS}/](?:color|face|size)(?![\w-])", re.IGNORECASE)
 
 
 def limit_html_depth(html: str, max_depth: int = MAX_HTML_DEPTH) -> str:
     """Drop the start tags (and their end tags) that would nest elements more
-    than ``max_depth`` deep; all text is kept. One pass, linear in the markup."""
-    if html.count("<") <= max_depth:  # too few tags to nest that deep
+    than ``max_depth`` deep; all text is kept. One pass, linear in the markup.
+
+    The markup is read with a model of the parser's stack of open elements
+    that is never shallower than the real one. It only ever removes its top
+    element: on that element's end tag, on a start tag that closes it as a
+    sibling ("<li>" after "<li>"), or with the end tag of the element right
+    below it that closes it too ("</ul>" after "<li>"); the parser removes
+    those elements as well (or already has). Every other way the parser closes
+    elements (implied ends, misnested markup) leaves the model deeper, which
+    only makes it drop tags sooner on pathological pages. Table cells and rows
+    count the row and table body the parser adds when the markup leaves them out.
+    """
+    if 3 * html.count("<") <= max_depth:  # too few tags to nest that deep, implied rows and bodies included
         return html
     kept: list[str] = []
     copied = 0  # html[:copied] is in ``kept``
-    skip_to = 0  # the end of the raw text (script, style, ...) being skipped
-    stack = _OpenElements()
-    names = stack.names
+    names: list[str] = []  # the model's open elements
+    namespaces: list[str | None] = []  # "svg", "math", or None for HTML
+    weights: list[int] = []  # elements each entry stands for
+    depth = 0
+    selects = 0  # open <select> elements: inside one the parser ignores most tags, raw-text ones too
+    foreign_content = False  # whether a start tag here is read as SVG or MathML
+    # Whether the model still knows how the parser reads the markup. It loses
+    # track where SVG or MathML is left by rules it does not follow (an end tag
+    # that closes several elements, an HTML tag inside SVG), in a frameset
+    # (which ignores script and style tags), in a script whose text may run
+    # past its first end tag, or at CDATA outside SVG or MathML. From then on
+    # it closes nothing, and reads every "<" and a letter as the start tag of
+    # an element with content, in comments, attribute values and raw text too:
+    # it can only be deeper than the parser.
+    sure = True
     dropped: dict[str, int] = {}  # start tags dropped, by name, whose end tags are still to drop
-    for token in _HTML_TOKEN.finditer(html):
-        name = token.group(2)
-        if name is None or token.start() < skip_to or (name := name.lower()) in _VOID:
-            continue  # a comment, raw text, or an element without content
-        if token.group(1):  # an end tag
+    pos = 0
+    search = _HTML_TOKEN.search
+    while (token := search(html, pos)) is not None:
+        cdata, end_tag, name = token.group(1, 2, 3)
+        start = token.start()
+        pos = token.end() if sure else start + 2 + (len(name) if name else 0)
+        if cdata:
+            if sure and foreign_content:
+                found = _CDATA_END.search(html, pos)
+                pos = found.end() if found else len(html)
+            else:  # a bogus comment in HTML, text in SVG: read on as markup
+                sure = False
+                pos = start + 2
+            continue
+        if name is None:  # a comment
+            continue
+        name = name.lower()
+        if end_tag:
             if dropped.get(name):
                 dropped[name] -= 1
-                kept.append(html[copied : token.start()])
-                copied = token.end()
+                kept.append(html[copied:start])
+                copied = pos
+                continue
+            if foreign_content and (name in ("br", "p") or not names or names[-1] != name):
+                sure = False
+            if not sure or not names:
+                continue
+            if names[-1] == name:
+                closing = 1
+            elif len(names) > 1 and names[-2] == name and names[-1] in _CLOSED_WITH.get(name, ()):
+                closing = 2  # "</ul>" after an open "<li>": the parser closes both
             else:
-                stack.close(name)
-            continue
-        foreign = bool(names) and stack.foreign[-1] and name not in _BREAKOUT
-        if not foreign and name in _RAW_TEXT:
-            end = _RAW_TEXT[name].search(html, token.end())
-            skip_to = end.start() if end else len(html)
-            continue
-        if foreign and token.group().endswith("/>"):  # self-closed in SVG or MathML
-            continue
-        if names and names[-1] in _CLOSES_SIBLING.get(name, ()):
-            stack.pop()
-        if len(names) >= max_depth:
-            dropped[name] = dropped.get(name, 0) + 1
-            kept.append(html[copied : token.start()])
-            copied = token.end()
-            continue
-        stack.push(name, name not in _INTEGRATION_POINTS if foreign else name in _FOREIGN_ROOTS)
+                continue
+            for _ in range(closing):
+                selects -= names.pop() == "select"
+                namespaces.pop()
+                depth -= weights.pop()
+        else:
+            kind = _KIND.get(name, 0)
+            foreign = False
+            if foreign_content:
+                foreign = not kind & _BREAKS_OUT or (name == "font" and not _FONT_ATTRIBUTE.search(token.group()))
+                sure = sure and foreign  # SVG or MathML left by an HTML tag: the parser pops what the model keeps
+            if kind & _MATH_LEAF and namespaces and namespaces[-1] == "math":
+                foreign = True  # MathML even inside <mi>, <mo>, ...
+            if kind & _UNSURE or (selects and kind & _FOREIGN_ROOT):
+                sure = False
+            if foreign:
+                if sure and _SELF_CLOSING.search(token.group()):
+                    continue
+            elif sure:
+                if kind & _VOID_ELEMENT:
+                    continue
+                if kind & _RAW and not selects:
+                    found = _RAW_TEXT[name].search(html, pos)
+                    text_end = found.start() if found else len(html)
+                    escape = html.find("<!--", pos, text_end) if name == "script" else -1
+                    if escape < 0 or not _SCRIPT_START.search(html, escape, text_end):
+                        pos = text_end
+                        continue
+                    sure = False  # "<!--" then "<script": the script may run past that end tag
+                if kind & _SIBLING and names and names[-1] in _CLOSES_SIBLING[name]:
+                    selects -= names.pop() == "select"
+                    namespaces.pop()
+                    depth -= weights.pop()
+            if depth >= max_depth:
+                dropped[name] = dropped.get(name, 0) + 1
+                kept.append(html[copied:start])
+                copied = pos
+                continue
+            weight = 1
+            if kind & _TABLE_ROW and not foreign:  # the row and table body the parser adds when left out
+                top = names[-1] if names else ""
+                weight += (name != "tr" and top != "tr") + (top == "table")
+            names.append(name)
+            namespaces.append(namespaces[-1] if foreign else name if kind & _FOREIGN_ROOT else None)
+            weights.append(weight)
+            depth += weight
+            selects += name == "select"
+        namespace = namespaces[-1] if namespaces else None
+        foreign_content = namespace is not None and names[-1] not in _INTEGRATION_POINTS[namespace]
     if not kept:
         return html
     kept.append(html[copied:])

@@ -92,7 +92,7 @@ def _is_false_boundary(text: str, match: re.Match[str]) -> bool:
         return False
     kind = _kind(word)
     if kind == _ENDS_BEFORE_STARTER:
-        nxt = _NEXT_WORD.match(text, match.end())
+        nxt = _NEXT_WORD.match(text, match.end(), match.end() + 40)
         return nxt is None or nxt.group(1) not in _SENTENCE_STARTERS
     return kind == _NEVER_ENDS
 

@@ -1,4 +1,17 @@
-from newsevents.model.cleaning import MAX_CLEAN_CHARS, cap_length, clean_text, html_to_text, looks_english, normalise
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from newsevents.model.cleaning import (
+    MAX_CLEAN_CHARS,
+    MAX_HTML_DEPTH,
+    cap_length,
+    clean_text,
+    html_to_text,
+    limit_html_depth,
+    looks_english,
+    normalise,
+)
 
 ARTICLE = (
     "Acme Retail opens its first store in Vietnam, the company said on Tuesday. "
@@ -97,3 +110,61 @@ def test_language_check_never_rejects_terse_english():
         "emplois, selon un communiqué.",
     ):
         assert not looks_english(foreign)
+
+
+# -- hostile markup ---------------------------------------------------------------
+
+
+def _tree_depth(html: str) -> int:
+    """Nesting depth of the tree lexbor builds (walked without recursion)."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    deepest, stack = 0, [(LexborHTMLParser(html).root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        child = node.first_child
+        while child is not None:
+            stack.append((child, depth + 1))
+            child = child.next
+    return deepest
+
+
+@pytest.mark.parametrize("opener", ["<div>", "<b>", "<span><div>", "<ul><li>", "<a><div>x</a>", "<div/>"])
+def test_markup_nested_thousands_deep_keeps_its_text(opener):
+    html = opener * 5000 + "Acme bought Foo." + "</div>" * 100
+    text = html_to_text(html)  # no RecursionError
+    assert "Acme bought Foo." in text
+    assert _tree_depth(limit_html_depth(html)) <= MAX_HTML_DEPTH + 8
+
+
+def test_depth_limit_leaves_ordinary_pages_alone():
+    page = "<html><body>" + "<div><p>Text.</p><ul><li>a<li>b</ul></div>" * 300 + "</body></html>"
+    assert limit_html_depth(page) == page
+    svg = "<svg>" + '<path d="M0 0"/>' * 1000 + "</svg><p>Acme bought Foo.</p>"
+    assert limit_html_depth(svg) == svg
+
+
+# Tags, comments and quoting that make HTML parsers nest, reshuffle or read
+# on as text: what the depth model must never under-count.
+html_tokens = st.sampled_from(
+    (
+        "<div> </div> <b> </b> <i> </i> <p> </p> <li> </li> <ul> </ul> <ol> <dl> <dd> <dt> <table> </table> <tr> "
+        "</tr> <td> </td> <th> <tbody> <caption> <colgroup> <col> <a> </a> <span> </span> <section> <svg> </svg> "
+        "<path/> <g> </g> <foreignObject> <desc> <title> </title> <math> </math> <mi> <mtext> <annotation-xml> "
+        "<mglyph> <select> </select> <option> <optgroup> <input> <textarea> </textarea> <button> <object> "
+        "<script> </script> <style> <xmp> <iframe> <noscript> <plaintext> <template> </template> <!-- --> <div/> "
+        "<br> </br> <nobr> <font> <font color=red> <h1> </h1> <form> <frameset> <frame> <body> <html> <rt> <img> "
+        "<hr> <x-y> </x-y> <em> Acme. text <!--> <!---> --!> <![CDATA[ ]]> <!x> <?x> </ > > \" ' = <div<div> "
+        '<div" <a title="> <a title=\'> <a x=y/> <g a/> <script><!--<script> </p> </svg> </li> </ul>'
+    ).split(" ")
+)
+
+
+@settings(deadline=None, max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(html_tokens, min_size=1, max_size=40), st.integers(1, 50), st.lists(html_tokens, max_size=300))
+def test_any_tag_soup_is_flattened_below_the_depth_limit(unit, repeat, tail):
+    html = "".join(unit) * repeat + "".join(tail)
+    assert isinstance(html_to_text(html), str)
+    # Whatever the markup, the parser never nests deeper than the limit (plus <html>, <body> and implied parts).
+    assert _tree_depth(limit_html_depth(html, 32)) <= 32 + 8
