@@ -3,7 +3,9 @@
 Measures ``ArticleClassifier.classify`` end to end (cleaning, sentence
 splitting, scoring, evidence and message building) on ~2 KB articles, pinned
 to one core with BLAS limited to one thread. Prints medians over repeats and
-the batched / one-at-a-time ratio.
+the batched / one-at-a-time ratio, the cleaning+splitting stage on its own,
+and the worst case of text handling over the hostile inputs of
+``bench/hostile.py`` (ms per 100 KB, against ordinary prose in the same run).
 
     python bench/bench_model.py [--model DIR] [--articles 2000] [--batch 500] [--repeats 5]
 """
@@ -22,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from threadpoolctl import threadpool_limits
 
 from bench.articles import bench_articles
+from bench.hostile import worst_case
 from newsevents.config import Settings
-from newsevents.model.article import article_from_mapping, prepare
+from newsevents.model.article import Article, article_from_mapping, prepare
 from newsevents.model.artifact import load_artifact
 from newsevents.model.service import ArticleClassifier
 
@@ -67,12 +70,18 @@ def main() -> int:
         classifier.classify(articles[:100])  # warm-up
         batched = [measure_batched(classifier, articles, args.batch) for _ in range(args.repeats)]
         single = [measure_single(classifier, articles[: args.single]) for _ in range(args.repeats)]
-        start = time.perf_counter()
-        docs = [prepare(a) for a in articles]
-        prep = time.perf_counter() - start
+        prep_runs = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            docs = [prepare(a) for a in articles]
+            prep_runs.append(len(articles) / (time.perf_counter() - start))
         start = time.perf_counter()
         classifier.model.classifier.classify([d.sentences for d in docs])
         model_only = time.perf_counter() - start
+        prose = "\n\n".join(a.text for a in articles)
+        prose = prose[: 100_000 * (len(prose) // 100_000)] or prose
+        prose_ms = statistics.median(_cpu_time(lambda: prepare(Article(id="p", text=prose[:100_000])), 3)) * 1000
+        worst = worst_case(repeats=3)
 
     b, s = statistics.median(batched), statistics.median(single)
     print(f"model {classifier.version}; {len(articles)} articles, mean {mean_bytes:.0f} bytes; {where}, 1 BLAS thread")
@@ -81,11 +90,26 @@ def main() -> int:
     )
     print(f"one at a time:       median {s:8.0f} articles/s   (runs: {', '.join(f'{x:.0f}' for x in single)})")
     print(f"batched / one-at-a-time: {b / s:.1f}x")
+    p = statistics.median(prep_runs)
     print(
-        f"stages, one pass: cleaning+splitting {len(articles) / prep:.0f}/s, "
-        f"scoring+evidence {len(articles) / model_only:.0f}/s"
+        f"cleaning+splitting:  median {p:8.0f} articles/s   (runs: {', '.join(f'{x:.0f}' for x in prep_runs)}); "
+        f"scoring+evidence, one pass {len(articles) / model_only:.0f}/s"
+    )
+    name, stage, ms = worst[0]
+    print(
+        f"worst case, text handling: {ms:.1f} CPU ms per 100 KB ({stage}, {name}; budget about 50); "
+        f"ordinary prose {prose_ms:.1f} CPU ms per 100 KB; ratio {ms / prose_ms:.1f}x"
     )
     return 0
+
+
+def _cpu_time(function, repeats: int) -> list[float]:
+    runs = []
+    for _ in range(repeats):
+        start = time.process_time()
+        function()
+        runs.append(time.process_time() - start)
+    return runs
 
 
 if __name__ == "__main__":

@@ -58,10 +58,22 @@ _HTML_UNITS: dict[str, tuple[str, str]] = {
     "html nested divs": ("<div>", "Acme bought Foo."),
     "html nested furniture": ('<div class="share">', "Acme bought Foo."),
     "html nested inline": ("<b>", "Acme bought Foo."),
-    "html nested paragraphs": ("<p>", "Acme bought Foo."),
+    "html paragraphs": ("<p>x", "Acme bought Foo."),
+    "html nested lists": ("<ul><li>", "Acme bought Foo."),
+    "html nested definitions": ("<dl><dd>", "Acme bought Foo."),
+    "html nested sections": ("<section>", "Acme bought Foo."),
+    "html misnested formatting": ("<b><i><u><s>x</b>", "Acme bought Foo."),
+    "html link around block": ("<a><div>x</a>", "Acme bought Foo."),
+    "html bold paragraphs": ("<b><p>x", "Acme bought Foo."),
+    "html self-closed divs": ("<div/>", "Acme bought Foo."),
+    "html svg breakout": ("<svg><g></svg><div/>", "Acme bought Foo."),
+    "html cdata": ("<div><![CDATA[>", "Acme bought Foo."),
+    "html table cells": ("<table><td>", "Acme bought Foo."),
     "html many empty tags": ("<i></i>", ""),
     "html many classed tags": ('<span class="x" id="y">a</span>', ""),
     "html unclosed attributes": ('<a href="', ""),
+    "html comments": ("<!--x-->", ""),
+    "html scripts": ("<script>x</script>", ""),
 }
 
 
@@ -73,3 +85,42 @@ def hostile_texts(size: int = 100_000) -> dict[str, str]:
 def hostile_html(size: int = 100_000) -> dict[str, str]:
     """HTML attacks: name -> markup of about ``size`` characters."""
     return {name: tag * max(1, size // len(tag)) + text for name, (tag, text) in _HTML_UNITS.items()}
+
+
+def worst_case(repeats: int = 3, size: int = 100_000) -> list[tuple[str, str, float]]:
+    """Cost of each hostile input, in CPU ms per 100 KB (median of ``repeats``):
+    ``(input, stage, ms)`` rows, worst first. Stages: ``prepare`` (a whole
+    article: cleaning, splitting, language check), ``split_sentences`` on the
+    raw text (uncapped, as the classifier may call it) and ``html_to_text``."""
+    import statistics
+    import time
+
+    from newsevents.model.article import Article, prepare
+    from newsevents.model.cleaning import html_to_text
+    from newsevents.model.sentences import split_sentences
+
+    def cost(function, value: str) -> float:
+        runs = []
+        for _ in range(repeats):  # CPU time: other processes on a shared machine do not count
+            start = time.process_time()
+            function(value)
+            runs.append(time.process_time() - start)
+        return statistics.median(runs) * 1000 * 100_000 / len(value)
+
+    rows = []
+    for name, text in hostile_texts(size).items():
+        rows.append((name, "prepare", cost(lambda t: prepare(Article(id="x", text=t)), text)))
+        rows.append((name, "split_sentences", cost(split_sentences, text)))
+    for name, html in hostile_html(size).items():
+        rows.append((name, "prepare", cost(lambda h: prepare(Article(id="x", html=h)), html)))
+        rows.append((name, "html_to_text", cost(html_to_text, html)))
+    return sorted(rows, key=lambda row: -row[2])
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    for name, stage, ms in worst_case():
+        print(f"{ms:8.1f} ms/100KB  {stage:16s} {name}")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
@@ -226,6 +227,17 @@ def limit_html_depth(html: str, max_depth: int = MAX_HTML_DEPTH) -> str:
                 depth -= weights.pop()
         else:
             kind = _KIND.get(name, 0)
+            if not kind and not foreign_content:  # an ordinary element in HTML: the common case, made short
+                if depth >= max_depth:
+                    dropped[name] = dropped.get(name, 0) + 1
+                    kept.append(html[copied:start])
+                    copied = pos
+                else:
+                    names.append(name)
+                    namespaces.append(None)
+                    weights.append(1)
+                    depth += 1
+                continue
             foreign = False
             if foreign_content:
                 foreign = not kind & _BREAKS_OUT or (name == "font" and not _FONT_ATTRIBUTE.search(token.group()))
@@ -427,6 +439,11 @@ _PROMPT = re.compile(
 # (dotted and dotless i, the long s, the Kelvin sign) send a line to the search too.
 _CASE_TWINS = "\u0130\u0131\u017f\u212a"
 _BYLINE = re.compile(r"^By [A-Z][\w'-]+( [A-Z][\w.'-]+){1,3}( and [A-Z][\w'-]+( [A-Z][\w.'-]+){1,3})?$")
+# The three checks of a short line in one pattern (one call per line): the
+# first alternative that matches is the one the separate checks would pick.
+_SHORT_FURNITURE = re.compile(
+    f"(?P<tail>(?i:{_TAIL_MARKER.pattern}))|(?P<junk>(?i:{_JUNK_LINE.pattern}))|(?P<byline>{_BYLINE.pattern})"
+)
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _MENU_SEPARATORS = re.compile(r"\s[|›»•·>/]\s")
 _MIN_BODY_BEFORE_TAIL = 120
@@ -461,6 +478,25 @@ def _may_prompt(line: str) -> bool:
     return not line.isascii() and any(c in line for c in _CASE_TWINS)
 
 
+_KEEP, _JUNK, _TAIL = 0, 1, 2
+
+
+@lru_cache(maxsize=8192)
+def _line_kind(line: str) -> int:
+    """Whether a line of at most ``_MAX_FURNITURE_CHARS`` is kept, furniture,
+    or a tail marker. Memoised: furniture lines repeat, on a page and across
+    pages (and an input of one line repeated costs one check)."""
+    if len(line) <= _MAX_SHORT_LINE:
+        furniture = _SHORT_FURNITURE.match(line)
+        if furniture is not None:
+            return _TAIL if furniture.lastgroup == "tail" else _JUNK
+        if _is_menu_line(line):
+            return _JUNK
+    if _is_link_line(line) or (_may_prompt(line) and _PROMPT.search(line)):
+        return _JUNK
+    return _KEEP
+
+
 def strip_boilerplate(text: str) -> str:
     """Remove page furniture from normalised plain text (see module docs)."""
     kept: list[str] = []
@@ -470,21 +506,14 @@ def strip_boilerplate(text: str) -> str:
             if kept and kept[-1]:
                 kept.append("")
             continue
-        if len(line) > _MAX_FURNITURE_CHARS:
+        kind = _KEEP if len(line) > _MAX_FURNITURE_CHARS else _line_kind(line)
+        if kind == _TAIL:
+            if body_chars >= _MIN_BODY_BEFORE_TAIL:
+                break
+            continue
+        if kind == _KEEP:
             kept.append(line)
             body_chars += len(line)
-            continue
-        if len(line) <= _MAX_SHORT_LINE:
-            if _TAIL_MARKER.match(line):
-                if body_chars >= _MIN_BODY_BEFORE_TAIL:
-                    break
-                continue
-            if _JUNK_LINE.match(line) or _BYLINE.match(line) or _is_menu_line(line):
-                continue
-        if _is_link_line(line) or (_may_prompt(line) and _PROMPT.search(line)):
-            continue
-        kept.append(line)
-        body_chars += len(line)
     return "\n".join(kept).strip()
 
 

@@ -2,6 +2,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from newsevents.model import cleaning
 from newsevents.model.cleaning import (
     MAX_CLEAN_CHARS,
     MAX_HTML_DEPTH,
@@ -12,6 +13,7 @@ from newsevents.model.cleaning import (
     looks_english,
     normalise,
 )
+from tests.work import counting_regex_work
 
 ARTICLE = (
     "Acme Retail opens its first store in Vietnam, the company said on Tuesday. "
@@ -168,3 +170,55 @@ def test_any_tag_soup_is_flattened_below_the_depth_limit(unit, repeat, tail):
     assert isinstance(html_to_text(html), str)
     # Whatever the markup, the parser never nests deeper than the limit (plus <html>, <body> and implied parts).
     assert _tree_depth(limit_html_depth(html, 32)) <= 32 + 8
+
+
+# -- linear time, measured as work rather than time -----------------------------
+
+TEXT_UNITS = [
+    "\n",
+    "\n \t\n",
+    "\r\n",
+    "\x1c",
+    "\u200b",
+    "\u00a0 ",
+    "a | ",
+    "Comments\n",
+    "13 hours ago\n",
+    "http://x ",
+    "x" * 499 + "\n",
+    "Acme said sales rose. ",
+    "We use cookies.\n",
+]
+HTML_UNITS = [
+    "<div>",
+    "<b><p>x",
+    "<a><div>x</a>",
+    "<ul><li>",
+    "<script>x</script>",
+    "<!--x-->",
+    '<a title=">">',
+    "<svg><path/>",
+    "<math><mi><div>",
+    "<![CDATA[",
+    "<p>x",
+]
+
+
+def _work(function, text: str) -> int:
+    with counting_regex_work(cleaning) as tally:
+        function(text)
+    return tally.chars
+
+
+@pytest.mark.parametrize("unit", TEXT_UNITS)
+def test_cleaning_work_grows_linearly(unit):
+    small, large = unit * (1_000 // len(unit) + 1), unit * (16_000 // len(unit) + 16)  # under the input cap
+    assert _work(clean_text, large) <= 17 * _work(clean_text, small) + 1_000
+    assert _work(clean_text, large) <= 20 * len(large)
+
+
+@pytest.mark.parametrize("unit", HTML_UNITS)
+def test_depth_limiting_work_grows_linearly(unit):
+    small, large = unit * (2_000 // len(unit) + 1), unit * (32_000 // len(unit) + 16)
+    assert _work(limit_html_depth, large) <= 17 * _work(limit_html_depth, small) + 1_000
+    assert _work(limit_html_depth, large) <= 4 * len(large)
