@@ -41,7 +41,7 @@ DEADLETTER_MIN_BYTES = 16 * 1024
 #: A classified value encodes to at most this many bytes, for taxonomies of
 #: up to ``MAX_TAXONOMY_FOR_BUDGET`` types.
 CLASSIFIED_MAX_BYTES = 512 * 1024
-MAX_TAXONOMY_FOR_BUDGET = 4000
+MAX_TAXONOMY_FOR_BUDGET = 2000
 #: Metadata copied from the input (title, url, source, published_at) is cut to
 #: this many characters, so a malformed field cannot make an output too large to send.
 MAX_FIELD_CHARS = 2000
@@ -149,17 +149,6 @@ def _shed_evidence(message: dict, budget: int) -> None:
             size -= len(_dumps(evidence.pop()))  # the comma it leaves behind makes this an upper bound
         if size <= budget:
             return
-
-
-def payload_as_text(payload: bytes | str) -> tuple[str, str]:
-    """The original payload for a dead letter and its encoding: the text when
-    it is UTF-8 (``"utf-8"``), else its base64 (``"base64"``)."""
-    if isinstance(payload, str):
-        return payload, "utf-8"
-    try:
-        return payload.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return base64.b64encode(payload).decode("ascii"), "base64"
 
 
 def _raw_bytes(payload: bytes | str) -> bytes:

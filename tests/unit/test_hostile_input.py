@@ -24,6 +24,7 @@ from newsevents.model.messages import (
     DEADLETTER_MIN_BYTES,
     DEADLETTER_PAYLOAD_BYTES,
     MAX_KEY_BYTES,
+    MAX_TAXONOMY_FOR_BUDGET,
     MAX_VALUE_BYTES,
     PRODUCER_MAX_BYTES,
     classified_message,
@@ -246,6 +247,21 @@ def test_different_text_ids_give_different_ids(a, b, repeat):
     a, b = a * repeat or a, b * repeat or b
     assume(a != b)
     assert normalise_id(a) != normalise_id(b)
+
+
+def test_the_largest_classified_value_fits_its_budget():
+    """Every type of the largest supported taxonomy tagged, each quoting three huge sentences,
+    with control characters (6 bytes each when escaped) in every copied field."""
+    taxonomy = [f"t{i:04d}_" + "x" * 58 for i in range(MAX_TAXONOMY_FOR_BUDGET)]
+    hostile = "\x1c" * 50_000
+    article = Article(id=hostile, title=hostile, url=hostile, source=hostile, published_at=hostile)
+    evidence = [hostile, hostile + "a", hostile + "b"]
+    prediction = Prediction([EventPrediction(t, 0.5, evidence) for t in taxonomy], dict.fromkeys(taxonomy, 0.123456789))
+    message = classified_message(article, prediction, taxonomy=taxonomy, model_name=hostile, model_version=hostile)
+    value = encode(message)
+    assert len(value) <= CLASSIFIED_MAX_BYTES
+    assert_valid(decoded(value), "classified")
+    assert message["events"][0]["evidence"]  # evidence is shed from the lowest-scored events first
 
 
 def test_output_budgets_fit_the_producer_limit():
