@@ -52,7 +52,6 @@ _DROP_TAGS = (
     "video",
     "audio",
 )
-_DROP_SELECTOR = ", ".join(_DROP_TAGS)
 _FURNITURE = re.compile(
     r"comment|share|social|related|recommend|cookie|consent|newsletter|subscri|"
     r"advert|promo|sponsor|breadcrumb|menu|sidebar|footer|header|navbar|popup|modal|"
@@ -294,8 +293,11 @@ def html_to_text(html: str) -> str:
     deeper than ``MAX_HTML_DEPTH`` are flattened into their ancestors.
     """
     tree = HTMLParser(limit_html_depth(html))
-    for node in tree.css(_DROP_SELECTOR):
-        node.decompose()
+    lowered = html.lower()
+    present = [tag for tag in _DROP_TAGS if "<" + tag in lowered]  # a selector costs a walk of the whole tree
+    if present:
+        for node in tree.css(", ".join(present)):
+            node.decompose()
     for node in tree.css("[class], [id]"):
         marker = f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}"
         # Never drop the page's body or the article itself because of a loose match.
