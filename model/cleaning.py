@@ -17,7 +17,8 @@ Three steps, each usable on its own:
 Every step is linear in its input, whatever the input holds: the patterns
 cannot backtrack far (line checks only run on lines of furniture size), the
 HTML walk keeps its own stack, and markup is flattened below
-``MAX_HTML_DEPTH`` before the parser, whose cost grows with nesting, sees it.
+``MAX_HTML_DEPTH`` (and ``MAX_OPEN_FORMATTING``) before the parser, whose cost
+grows with nesting and with formatting it re-opens, sees it.
 """
 
 from __future__ import annotations
@@ -69,6 +70,12 @@ _BLOCK_TAGS = frozenset(
 # would nest deeper than this are dropped before parsing (their text stays);
 # browsers cap nesting the same way, and real pages stay far below it.
 MAX_HTML_DEPTH = 256
+# Each time text follows, the parser re-opens the formatting elements (<b>,
+# <i>, <a>, ...) that were closed around it without their end tags: with many
+# of those open, every paragraph costs as many new nodes. Formatting start
+# tags past this many open ones are dropped too; they carry nothing the text
+# needs.
+MAX_OPEN_FORMATTING = 1
 _WS = r"\t\n\f\r "
 # One token of markup, read as the HTML tokenizer reads it in its data state:
 # a comment (also "<!-->" and "--!>" endings), the start of a CDATA section, a
@@ -136,7 +143,9 @@ _BREAKOUT = frozenset(
     "menu meta nobr ol p pre ruby s small span strong strike sub sup table tt u ul var font".split()
 )
 # What the depth model needs to know of a tag name, as bit flags.
-_VOID_ELEMENT, _RAW, _SIBLING, _FOREIGN_ROOT, _BREAKS_OUT, _TABLE_ROW, _MATH_LEAF, _UNSURE = (1 << i for i in range(8))
+_VOID_ELEMENT, _RAW, _SIBLING, _FOREIGN_ROOT, _BREAKS_OUT, _TABLE_ROW, _MATH_LEAF, _UNSURE, _FORMATTING = (
+    1 << i for i in range(9)
+)
 _KIND: dict[str, int] = {}
 for _names, _flag in (
     (_VOID, _VOID_ELEMENT),
@@ -147,15 +156,18 @@ for _names, _flag in (
     (("td", "th", "tr"), _TABLE_ROW),
     (("mglyph", "malignmark"), _MATH_LEAF),
     (("frameset", "annotation-xml"), _UNSURE),  # ignores script and style tags; holds MathML or HTML
+    ("a b big code em font i nobr s small strike strong tt u".split(), _FORMATTING),
 ):
     for _name in _names:
         _KIND[_name] = _KIND.get(_name, 0) | _flag
+_FORMATTING_NAMES = frozenset(name for name, kind in _KIND.items() if kind & _FORMATTING)
 _FONT_ATTRIBUTE = re.compile(rf"[{_WS}/](?:color|face|size)(?![\w-])", re.IGNORECASE)
 
 
 def limit_html_depth(html: str, max_depth: int = MAX_HTML_DEPTH) -> str:
     """Drop the start tags (and their end tags) that would nest elements more
-    than ``max_depth`` deep; all text is kept. One pass, linear in the markup.
+    than ``max_depth`` deep, or open more than ``MAX_OPEN_FORMATTING``
+    formatting elements; all text is kept. One pass, linear in the markup.
 
     The markup is read with a model of the parser's stack of open elements
     that is never shallower than the real one. It only ever removes its top
@@ -176,6 +188,7 @@ def limit_html_depth(html: str, max_depth: int = MAX_HTML_DEPTH) -> str:
     weights: list[int] = []  # elements each entry stands for
     depth = 0
     selects = 0  # open <select> elements: inside one the parser ignores most tags, raw-text ones too
+    formatting = 0  # open formatting elements (never fewer than the parser re-opens)
     foreign_content = False  # whether a start tag here is read as SVG or MathML
     # Whether the model still knows how the parser reads the markup. It loses
     # track where SVG or MathML is left by rules it does not follow (an end tag
@@ -221,12 +234,19 @@ def limit_html_depth(html: str, max_depth: int = MAX_HTML_DEPTH) -> str:
             else:
                 continue
             for _ in range(closing):
-                selects -= names.pop() == "select"
+                popped = names.pop()
+                selects -= popped == "select"
+                formatting -= popped in _FORMATTING_NAMES
                 namespaces.pop()
                 depth -= weights.pop()
         else:
             kind = _KIND.get(name, 0)
-            if not kind and not foreign_content:  # an ordinary element in HTML: the common case, made short
+            html_kind = kind & ~_BREAKS_OUT  # leaving SVG or MathML matters only inside them
+            if (not html_kind or (html_kind == _SIBLING and sure)) and not foreign_content:  # the common cases
+                if html_kind and names and names[-1] in _CLOSES_SIBLING[name]:  # "<p>" after "<p>"
+                    names.pop()
+                    namespaces.pop()
+                    depth -= weights.pop()
                 if depth >= max_depth:
                     dropped[name] = dropped.get(name, 0) + 1
                     kept.append(html[copied:start])
@@ -260,10 +280,12 @@ def limit_html_depth(html: str, max_depth: int = MAX_HTML_DEPTH) -> str:
                         continue
                     sure = False  # "<!--" then "<script": the script may run past that end tag
                 if kind & _SIBLING and names and names[-1] in _CLOSES_SIBLING[name]:
-                    selects -= names.pop() == "select"
+                    popped = names.pop()
+                    selects -= popped == "select"
+                    formatting -= popped in _FORMATTING_NAMES
                     namespaces.pop()
                     depth -= weights.pop()
-            if depth >= max_depth:
+            if depth >= max_depth or (kind & _FORMATTING and formatting >= MAX_OPEN_FORMATTING):
                 dropped[name] = dropped.get(name, 0) + 1
                 kept.append(html[copied:start])
                 copied = pos
@@ -277,6 +299,7 @@ def limit_html_depth(html: str, max_depth: int = MAX_HTML_DEPTH) -> str:
             weights.append(weight)
             depth += weight
             selects += name == "select"
+            formatting += bool(kind & _FORMATTING)
         namespace = namespaces[-1] if namespaces else None
         foreign_content = namespace is not None and names[-1] not in _INTEGRATION_POINTS[namespace]
     if not kept:
@@ -285,12 +308,23 @@ def limit_html_depth(html: str, max_depth: int = MAX_HTML_DEPTH) -> str:
     return "".join(kept)
 
 
+_NOT_FURNITURE = frozenset(("html", "body", "article", "main"))
+
+
+@lru_cache(maxsize=4096)
+def _is_furniture(class_: str, id_: str) -> bool:
+    """Whether a class and id mark page furniture (memoised: pages repeat them)."""
+    return _FURNITURE.search(f"{class_} {id_}") is not None
+
+
 def html_to_text(html: str) -> str:
     """Extract the readable text of an HTML page or fragment.
 
     Prefers the ``<article>`` element (or ``<main>``) when the page has one.
     Block elements become paragraphs separated by blank lines. Elements nested
-    deeper than ``MAX_HTML_DEPTH`` are flattened into their ancestors.
+    deeper than ``MAX_HTML_DEPTH``, and formatting elements past
+    ``MAX_OPEN_FORMATTING`` open ones, are flattened into their ancestors
+    (:func:`limit_html_depth`); their text is kept.
     """
     tree = HTMLParser(limit_html_depth(html))
     lowered = html.lower()
@@ -299,9 +333,9 @@ def html_to_text(html: str) -> str:
         for node in tree.css(", ".join(present)):
             node.decompose()
     for node in tree.css("[class], [id]"):
-        marker = f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}"
+        attributes = node.attributes
         # Never drop the page's body or the article itself because of a loose match.
-        if node.tag not in ("html", "body", "article", "main") and _FURNITURE.search(marker):
+        if _is_furniture(attributes.get("class") or "", attributes.get("id") or "") and node.tag not in _NOT_FURNITURE:
             node.decompose()
     root = tree.css_first("article") or tree.css_first("main") or tree.body or tree.root
     if root is None:

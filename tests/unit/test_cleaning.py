@@ -117,19 +117,23 @@ def test_language_check_never_rejects_terse_english():
 # -- hostile markup ---------------------------------------------------------------
 
 
-def _tree_depth(html: str) -> int:
-    """Nesting depth of the tree lexbor builds (walked without recursion)."""
+def _tree_shape(html: str) -> tuple[int, int]:
+    """Nesting depth and number of nodes of the tree lexbor builds (walked without recursion)."""
     from selectolax.lexbor import LexborHTMLParser
 
-    deepest, stack = 0, [(LexborHTMLParser(html).root, 1)]
+    deepest, nodes, stack = 0, 0, [(LexborHTMLParser(html).root, 1)]
     while stack:
         node, depth = stack.pop()
-        deepest = max(deepest, depth)
+        deepest, nodes = max(deepest, depth), nodes + 1
         child = node.first_child
         while child is not None:
             stack.append((child, depth + 1))
             child = child.next
-    return deepest
+    return deepest, nodes
+
+
+def _tree_depth(html: str) -> int:
+    return _tree_shape(html)[0]
 
 
 @pytest.mark.parametrize("opener", ["<div>", "<b>", "<span><div>", "<ul><li>", "<a><div>x</a>", "<div/>"])
@@ -138,6 +142,15 @@ def test_markup_nested_thousands_deep_keeps_its_text(opener):
     text = html_to_text(html)  # no RecursionError
     assert "Acme bought Foo." in text
     assert _tree_depth(limit_html_depth(html)) <= MAX_HTML_DEPTH + 8
+
+
+def test_reopened_formatting_cannot_multiply_the_tree():
+    """The parser re-opens every formatting element closed around text without its end tag, in each
+    new paragraph: fifty distinct ones made 50 nodes per paragraph (a 35 KB page took seconds)."""
+    html = "<div>" + "".join(f"<b class=c{i}>" for i in range(50)) + "</div>" + "<p>x" * 2000
+    _, nodes = _tree_shape(limit_html_depth(html))
+    assert nodes <= 4 * html.count("<")
+    assert html_to_text(html).count("x") == 2000  # every paragraph's text is there
 
 
 def test_depth_limit_leaves_ordinary_pages_alone():
@@ -168,8 +181,11 @@ html_tokens = st.sampled_from(
 def test_any_tag_soup_is_flattened_below_the_depth_limit(unit, repeat, tail):
     html = "".join(unit) * repeat + "".join(tail)
     assert isinstance(html_to_text(html), str)
-    # Whatever the markup, the parser never nests deeper than the limit (plus <html>, <body> and implied parts).
-    assert _tree_depth(limit_html_depth(html, 32)) <= 32 + 8
+    # Whatever the markup, the parser never nests deeper than the limit (plus <html>, <body> and
+    # implied parts), nor builds more than a few nodes per tag.
+    depth, nodes = _tree_shape(limit_html_depth(html, 32))
+    assert depth <= 32 + 8
+    assert nodes <= 4 * html.count("<") + 8 + 2 * len(html) // 1000
 
 
 # -- linear time, measured as work rather than time -----------------------------
