@@ -75,6 +75,11 @@ _HTML_UNITS: dict[str, tuple[str, str]] = {
     "html comments": ("<!--x-->", ""),
     "html scripts": ("<script>x</script>", ""),
 }
+# Inputs that open with a prefix before the repeated unit: 50 distinct
+# formatting elements left open, which the parser re-opens in every paragraph.
+_HTML_PREFIXES = {
+    "html re-opened formatting": ("<div>" + "".join(f"<b class=c{i}>" for i in range(50)) + "</div>", "<p>x"),
+}
 
 
 def hostile_texts(size: int = 100_000) -> dict[str, str]:
@@ -84,7 +89,10 @@ def hostile_texts(size: int = 100_000) -> dict[str, str]:
 
 def hostile_html(size: int = 100_000) -> dict[str, str]:
     """HTML attacks: name -> markup of about ``size`` characters."""
-    return {name: tag * max(1, size // len(tag)) + text for name, (tag, text) in _HTML_UNITS.items()}
+    attacks = {name: tag * max(1, size // len(tag)) + text for name, (tag, text) in _HTML_UNITS.items()}
+    for name, (prefix, unit) in _HTML_PREFIXES.items():
+        attacks[name] = prefix + unit * max(1, (size - len(prefix)) // len(unit))
+    return attacks
 
 
 def worst_case(repeats: int = 3, size: int = 100_000) -> list[tuple[str, str, float]]:
