@@ -1,4 +1,19 @@
-from newsevents.model.cleaning import MAX_CLEAN_CHARS, cap_length, clean_text, html_to_text, looks_english, normalise
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from newsevents.model import cleaning
+from newsevents.model.cleaning import (
+    MAX_CLEAN_CHARS,
+    MAX_HTML_DEPTH,
+    cap_length,
+    clean_text,
+    html_to_text,
+    limit_html_depth,
+    looks_english,
+    normalise,
+)
+from tests.work import counting_regex_work
 
 ARTICLE = (
     "Acme Retail opens its first store in Vietnam, the company said on Tuesday. "
@@ -97,3 +112,129 @@ def test_language_check_never_rejects_terse_english():
         "emplois, selon un communiqué.",
     ):
         assert not looks_english(foreign)
+
+
+# -- hostile markup ---------------------------------------------------------------
+
+
+def _tree_shape(html: str) -> tuple[int, int]:
+    """Nesting depth and number of nodes of the tree lexbor builds (walked without recursion)."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    deepest, nodes, stack = 0, 0, [(LexborHTMLParser(html).root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest, nodes = max(deepest, depth), nodes + 1
+        child = node.first_child
+        while child is not None:
+            stack.append((child, depth + 1))
+            child = child.next
+    return deepest, nodes
+
+
+def _tree_depth(html: str) -> int:
+    return _tree_shape(html)[0]
+
+
+@pytest.mark.parametrize("opener", ["<div>", "<b>", "<span><div>", "<ul><li>", "<a><div>x</a>", "<div/>"])
+def test_markup_nested_thousands_deep_keeps_its_text(opener):
+    html = opener * 5000 + "Acme bought Foo." + "</div>" * 100
+    text = html_to_text(html)  # no RecursionError
+    assert "Acme bought Foo." in text
+    assert _tree_depth(limit_html_depth(html)) <= MAX_HTML_DEPTH + 8
+
+
+def test_reopened_formatting_cannot_multiply_the_tree():
+    """The parser re-opens every formatting element closed around text without its end tag, in each
+    new paragraph: fifty distinct ones made 50 nodes per paragraph (a 35 KB page took seconds)."""
+    html = "<div>" + "".join(f"<b class=c{i}>" for i in range(50)) + "</div>" + "<p>x" * 2000
+    _, nodes = _tree_shape(limit_html_depth(html))
+    assert nodes <= 4 * html.count("<")
+    assert html_to_text(html).count("x") == 2000  # every paragraph's text is there
+
+
+def test_depth_limit_leaves_ordinary_pages_alone():
+    page = "<html><body>" + "<div><p>Text.</p><ul><li>a<li>b</ul></div>" * 300 + "</body></html>"
+    assert limit_html_depth(page) == page
+    svg = "<svg>" + '<path d="M0 0"/>' * 1000 + "</svg><p>Acme bought Foo.</p>"
+    assert limit_html_depth(svg) == svg
+
+
+# Tags, comments and quoting that make HTML parsers nest, reshuffle or read
+# on as text: what the depth model must never under-count.
+html_tokens = st.sampled_from(
+    (
+        "<div> </div> <b> </b> <i> </i> <p> </p> <li> </li> <ul> </ul> <ol> <dl> <dd> <dt> <table> </table> <tr> "
+        "</tr> <td> </td> <th> <tbody> <caption> <colgroup> <col> <a> </a> <span> </span> <section> <svg> </svg> "
+        "<path/> <g> </g> <foreignObject> <desc> <title> </title> <math> </math> <mi> <mtext> <annotation-xml> "
+        "<mglyph> <select> </select> <option> <optgroup> <input> <textarea> </textarea> <button> <object> "
+        "<script> </script> <style> <xmp> <iframe> <noscript> <plaintext> <template> </template> <!-- --> <div/> "
+        "<br> </br> <nobr> <font> <font color=red> <h1> </h1> <form> <frameset> <frame> <body> <html> <rt> <img> "
+        "<hr> <x-y> </x-y> <em> Acme. text <!--> <!---> --!> <![CDATA[ ]]> <!x> <?x> </ > > \" ' = <div<div> "
+        '<div" <a title="> <a title=\'> <a x=y/> <g a/> <script><!--<script> </p> </svg> </li> </ul>'
+    ).split(" ")
+)
+
+
+@settings(deadline=None, max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(html_tokens, min_size=1, max_size=40), st.integers(1, 50), st.lists(html_tokens, max_size=300))
+def test_any_tag_soup_is_flattened_below_the_depth_limit(unit, repeat, tail):
+    html = "".join(unit) * repeat + "".join(tail)
+    assert isinstance(html_to_text(html), str)
+    # Whatever the markup, the parser never nests deeper than the limit (plus <html>, <body> and
+    # implied parts), nor builds more than a few nodes per tag.
+    depth, nodes = _tree_shape(limit_html_depth(html, 32))
+    assert depth <= 32 + 8
+    assert nodes <= 4 * html.count("<") + 8 + 2 * len(html) // 1000
+
+
+# -- linear time, measured as work rather than time -----------------------------
+
+TEXT_UNITS = [
+    "\n",
+    "\n \t\n",
+    "\r\n",
+    "\x1c",
+    "\u200b",
+    "\u00a0 ",
+    "a | ",
+    "Comments\n",
+    "13 hours ago\n",
+    "http://x ",
+    "x" * 499 + "\n",
+    "Acme said sales rose. ",
+    "We use cookies.\n",
+]
+HTML_UNITS = [
+    "<div>",
+    "<b><p>x",
+    "<a><div>x</a>",
+    "<ul><li>",
+    "<script>x</script>",
+    "<!--x-->",
+    '<a title=">">',
+    "<svg><path/>",
+    "<math><mi><div>",
+    "<![CDATA[",
+    "<p>x",
+]
+
+
+def _work(function, text: str) -> int:
+    with counting_regex_work(cleaning) as tally:
+        function(text)
+    return tally.chars
+
+
+@pytest.mark.parametrize("unit", TEXT_UNITS)
+def test_cleaning_work_grows_linearly(unit):
+    small, large = unit * (1_000 // len(unit) + 1), unit * (16_000 // len(unit) + 16)  # under the input cap
+    assert _work(clean_text, large) <= 17 * _work(clean_text, small) + 1_000
+    assert _work(clean_text, large) <= 20 * len(large)
+
+
+@pytest.mark.parametrize("unit", HTML_UNITS)
+def test_depth_limiting_work_grows_linearly(unit):
+    small, large = unit * (2_000 // len(unit) + 1), unit * (32_000 // len(unit) + 16)
+    assert _work(limit_html_depth, large) <= 17 * _work(limit_html_depth, small) + 1_000
+    assert _work(limit_html_depth, large) <= 4 * len(large)

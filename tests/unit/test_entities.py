@@ -10,8 +10,8 @@ from sklearn.base import BaseEstimator
 
 from newsevents.config import DEFAULT_MODEL_DIR
 from newsevents.model.article import Article, article_from_text, prepare
-from newsevents.model.classifier import EventPrediction
 from newsevents.model.artifact import ENTITIES_FILE, ArtifactError, attach_entities, load_artifact, save_artifact
+from newsevents.model.classifier import EventPrediction
 from newsevents.model.entities import (
     MAX_COMPANIES,
     CompanyExtractor,

@@ -1,6 +1,10 @@
+import re
+
 import pytest
 
+from newsevents.model import sentences
 from newsevents.model.sentences import split_sentences
+from tests.work import counting_regex_work
 
 
 @pytest.mark.parametrize(
@@ -52,3 +56,36 @@ def test_line_breaks_inside_a_paragraph_are_joined():
 def test_empty_text_has_no_sentences():
     assert split_sentences("") == []
     assert split_sentences("\n\n \n") == []
+
+
+# -- linear time, measured as work rather than time -----------------------------
+
+HOSTILE_UNITS = ["A. ", "Mr. ", "U.S. ", "Inc. ", "J. ", ".", "?!", "..." + ")" * 5 + " ", "a(", "Acme said so. "]
+
+
+def _work(text: str) -> int:
+    with counting_regex_work(sentences) as tally:
+        sentences._kind.cache_clear()
+        split_sentences(text)
+    return tally.chars
+
+
+@pytest.mark.parametrize("unit", HOSTILE_UNITS)
+def test_splitting_work_grows_linearly(unit):
+    small, large = unit * (2_000 // len(unit)), unit * (32_000 // len(unit))
+    # Sixteen times the text, sixteen times the work (and a small constant per character).
+    assert _work(large) <= 17 * _work(small) + 1_000
+    assert _work(large) <= 12 * len(large)
+
+
+def test_the_work_counter_sees_a_rescanning_splitter(monkeypatch):
+    """The old splitter read the word before each full stop by searching from the paragraph start."""
+
+    def word_before(text, end):
+        found = sentences._RESCAN.search(text, 0, end)  # looked up here, so the counter sees it
+        return found.group(1) if found else ""
+
+    monkeypatch.setattr(sentences, "_word_before", word_before)
+    monkeypatch.setattr(sentences, "_RESCAN", re.compile(r"([\w.&-]+)$"), raising=False)
+    text = "A. " * 4_000
+    assert _work(text) > 100 * len(text)
