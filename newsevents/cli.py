@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -41,8 +42,9 @@ def _whole_file_format(path: Path | None, requested: str) -> str:
 def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
     from newsevents.model.article import Article, ArticleError, article_from_text, parse_article
     from newsevents.model.artifact import ArtifactError, load_artifact
-    from newsevents.model.messages import encode
+    from newsevents.model.messages import encode, with_story
     from newsevents.model.service import ArticleClassifier
+    from newsevents.model.stories import StoryIndex
 
     path = Path(args.file) if args.file and args.file != "-" else None
     if path is not None and not path.is_file():
@@ -53,6 +55,21 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"cannot use model: {exc}") from None
     out = sys.stdout.buffer
     fmt = _whole_file_format(path, args.format)
+    # Copies within one run are grouped like the worker groups them (one input is one moment).
+    stories = StoryIndex(window=settings.story_window_hours * 3600)
+    now = time.time()
+
+    def classified(articles: list[Article]) -> list[dict]:
+        values = []
+        for done, article in zip(classifier.analyse(articles), articles, strict=True):
+            message = done.message
+            if done.signature is None:
+                values.append(with_story(message, message["id"], False))
+                continue
+            story = stories.assign(message["id"], done.signature, now)
+            values.append(with_story(message, story.story_id, story.duplicate))
+        return values
+
     with open(path, "rb") if path else contextlib.nullcontext(sys.stdin.buffer) as stream:
         if fmt in ("text", "html"):
             data = stream.read(settings.max_article_bytes + 1)
@@ -72,14 +89,14 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
                 return 0
             name = path.stem if path else "stdin"
             article = Article(id=name, html=text) if fmt == "html" else replace(article_from_text(text), id=name)
-            out.write(encode(classifier.classify([article])[0]) + b"\n")
+            out.write(encode(classified([article])[0]) + b"\n")
             return 0
         # JSON Lines: answer in order, classifying in batches for speed.
         pending: list[tuple[int, Article | dict]] = []  # (line number, Article or error dict)
 
         def flush() -> None:
             articles = [item for _, item in pending if isinstance(item, Article)]
-            results = iter(classifier.classify(articles)) if articles else iter(())
+            results = iter(classified(articles)) if articles else iter(())
             for _, item in pending:
                 value = next(results) if isinstance(item, Article) else item
                 out.write(encode(value) + b"\n")
@@ -182,6 +199,20 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         console.print(f"[bold]train[/bold] wrote {path}")
     console.print(f"[bold]train[/bold] model {result.model.version} written to {args.output}")
     print(summary_line(result.report))
+    return 0
+
+
+def cmd_convert_model(args: argparse.Namespace, settings: Settings) -> int:
+    from newsevents.model.artifact import ArtifactError, convert_legacy, manifest_sha256
+
+    source = Path(args.artifact)
+    target = Path(args.output) if args.output else source
+    try:
+        manifest = convert_legacy(source, target)
+    except ArtifactError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"converted {source} to a skops artifact in {target} (version {manifest['version']})", file=sys.stderr)
+    print(f"NEWSEVENTS_MODEL_SHA256={manifest_sha256(target)}")
     return 0
 
 
@@ -332,6 +363,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model artifact folder (default: the installed model)")
     p.add_argument("--datasets", help="folder with the external datasets (default: ../shared/datasets if present)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = add(
+        "convert-model",
+        "Rewrite an artifact of the old joblib format (which runs code when loaded) as a skops artifact. "
+        "Only for an artifact you trust.",
+        cmd_convert_model,
+    )
+    p.add_argument("artifact", help="the old artifact's folder")
+    p.add_argument("--output", "-o", help="where to write the new artifact (default: in place)")
 
     p = add("worker", "Run the Faust stream worker.", cmd_worker)
     p.add_argument("--broker", help="bootstrap servers (env NEWSEVENTS_BROKER, default kafka://localhost:9092)")

@@ -22,18 +22,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from newsevents.config import Topics
-from newsevents.model.article import Article, ArticleError, parse_article
-from newsevents.model.messages import DEADLETTER_SCHEMA, classified_prefix, deadletter_message, encode, utc_now
+from newsevents.model.article import Article, ArticleError, normalise_id, parse_article
+from newsevents.model.messages import (
+    DEADLETTER_PAYLOAD_BYTES,
+    DEADLETTER_SCHEMA,
+    MAX_KEY_BYTES,
+    PRODUCER_MAX_BYTES,
+    RECORD_OVERHEAD_BYTES,
+    classified_prefix,
+    deadletter_message,
+    encode,
+    utc_now,
+)
 from newsevents.model.service import ArticleClassifier, ClassifiedArticle
 from newsevents.streams.envelope import Envelope
 
 log = logging.getLogger(__name__)
 
-#: Largest key + value we send. Kafka's producer refuses requests over
-#: 1,048,576 bytes by default; the rest is room for record and batch headers.
-MAX_RECORD_BYTES = 1_000_000
-#: Longest record key we send (article ids are bounded well below this).
-MAX_KEY_BYTES = 1024
 #: Room kept for the story fields the story stage appends to a classified value.
 STORY_FIELDS_BYTES = 4096
 
@@ -81,17 +86,19 @@ class BatchResult:
 
 
 def _fits(key: bytes | None, value: bytes, *, reserve: int = 0) -> bool:
-    return len(key or b"") <= MAX_KEY_BYTES and len(key or b"") + len(value) + reserve <= MAX_RECORD_BYTES
+    size = len(key or b"") + len(value) + reserve + RECORD_OVERHEAD_BYTES
+    return len(key or b"") <= MAX_KEY_BYTES and size <= PRODUCER_MAX_BYTES
 
 
 def _record_id(record: RawRecord) -> str | None:
-    return record.key.decode("utf-8", "replace") if record.key else None
+    """The record key as an article id (bounded, distinct for distinct keys), when it has one."""
+    return normalise_id(record.key) or None if record.key else None
 
 
 def _safe_deadletter(record: RawRecord, topics: Topics, code: str, detail: str) -> Output:
     """A dead letter that cannot fail: ASCII only, payload quoted as base64 within the budget."""
     payload = record.value or b""
-    budget = (MAX_RECORD_BYTES // 2) * 3 // 4  # base64 grows 4/3; leave room for the other fields
+    budget = (DEADLETTER_PAYLOAD_BYTES // 4) * 3  # base64 grows 4/3
     quoted = payload[:budget]
     message = {
         "schema": DEADLETTER_SCHEMA,
@@ -107,8 +114,8 @@ def _safe_deadletter(record: RawRecord, topics: Topics, code: str, detail: str) 
     if len(quoted) < len(payload):
         message["payload_truncated"] = True
         message["payload_bytes"] = len(payload)
-    key = record.key if record.key and len(record.key) <= MAX_KEY_BYTES else None
-    return Output(topics.deadletter, key, encode(message))
+    record_id = _record_id(record)
+    return Output(topics.deadletter, record_id.encode() if record_id else None, encode(message))
 
 
 def _deadletter(record: RawRecord, topics: Topics, code: str, detail: str, article_id: str | None) -> Output:
@@ -124,7 +131,8 @@ def _deadletter(record: RawRecord, topics: Topics, code: str, detail: str, artic
                 article_id=article_id,
             )
         )
-        key = article_id.encode("utf-8", "replace") if article_id else record.key
+        known = normalise_id(article_id) if article_id else _record_id(record)
+        key = known.encode("utf-8") if known else None
         if _fits(key, value):
             return Output(topics.deadletter, key, value)
     except Exception:

@@ -42,7 +42,7 @@ def test_classify_answers_every_line_in_order(artifact_dir):
 
 
 def test_tampered_artifact_is_refused_in_one_line(artifact_dir):
-    model_file = artifact_dir / "model.joblib"
+    model_file = artifact_dir / "model.skops"
     model_file.write_bytes(model_file.read_bytes() + b"tampered")
     proc = run("classify", "--model", str(artifact_dir), stdin=b'{"text": "x"}\n')
     assert proc.returncode != 0

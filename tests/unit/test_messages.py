@@ -5,8 +5,12 @@ from newsevents.model.classifier import EventPrediction, Prediction
 from newsevents.model.messages import (
     DEADLETTER_PAYLOAD_BYTES,
     classified_message,
+    classified_prefix,
+    complete_classified,
     deadletter_message,
+    encode,
     stats_message,
+    with_story,
 )
 from tests.schemas import assert_valid, validator
 
@@ -20,11 +24,13 @@ def test_classified_messages_validate_with_and_without_a_prediction():
         {"partnership": 0.93, "acquisition": 0.02},
     )
     message = classified_message(article, prediction, taxonomy=TAXONOMY, model_name="m", model_version="v")
-    assert_valid(message, "classified")
+    assert_valid(with_story(message, "a-1", False), "classified")
     skipped = classified_message(
         article, None, taxonomy=TAXONOMY, model_name="m", model_version="v", reason="not_english"
     )
-    assert_valid(skipped, "classified")
+    assert_valid(with_story(skipped, "a-0", True), "classified")
+    # The story stage appends the same fields to the encoded bytes.
+    assert complete_classified(classified_prefix(message), "a-1", False) == encode(with_story(message, "a-1", False))
     assert skipped["scores"] == {"partnership": 0.0, "acquisition": 0.0}
 
 
@@ -43,7 +49,9 @@ def test_stats_messages_validate():
 def test_schemas_reject_what_consumers_must_not_receive():
     article = Article(id="a-1", title="t")
     message = classified_message(article, None, taxonomy=TAXONOMY, model_name="m", model_version="v")
+    message = with_story(message, "a-1", False)
+    assert validator("classified").is_valid(message)
     assert not validator("classified").is_valid({**message, "scores": {"partnership": 1.5}})
     assert not validator("classified").is_valid({k: v for k, v in message.items() if k != "model"})
-    # Fields added later (companies, story_id, ...) must not break a consumer that validates.
-    assert validator("classified").is_valid({**message, "story_id": "a-1", "duplicate": False})
+    # Fields added later must not break a consumer that validates.
+    assert validator("classified").is_valid({**message, "sentiment": 0.3})
