@@ -57,7 +57,7 @@ MAX_MARKETS = 5
 MAX_NAME_CHARS = 120
 MAX_COPIES_LISTED = 5  # copies named under a story's card; their count stays exact
 TOP_COMPANIES = 10
-COMPANIES_PER_MINUTE = 500  # distinct companies a minute of the panel keeps under a flood
+COMPANIES_PER_MINUTE = 300  # distinct companies a minute of the panel keeps under a flood
 ARTICLE_RATE = 10.0  # articles per second per browser
 COUNTS_INTERVAL = 1.0  # seconds between count updates to a browser
 KEEPALIVE_INTERVAL = 15.0  # a browser reconnects when it hears nothing for a while
@@ -325,6 +325,7 @@ class TopCompanies:
         self.since = since  # counts are complete for stories from this time (epoch seconds) on
         self.version = 0
         self._buckets: dict[int, dict[str, _Tally]] = {}  # minute -> company key -> tally
+        self._totals: dict[str, int] = {}  # company key -> stories over the buckets kept
         self._trimmed: set[int] = set()  # minutes that dropped companies
 
     def cover_from(self, at: float) -> None:
@@ -356,31 +357,44 @@ class TopCompanies:
             tally.stories += 1
             for event_type in types:
                 tally.types[event_type] = tally.types.get(event_type, 0) + 1
+            self._totals[key] = self._totals.get(key, 0) + 1
         if len(bucket) > self.per_minute:
-            kept = heapq.nlargest(self.per_minute // 2, bucket.items(), key=lambda item: item[1].stories)
-            self._buckets[minute] = dict(kept)
+            ranked = sorted(bucket.items(), key=lambda item: item[1].stories, reverse=True)
+            for key, tally in ranked[self.per_minute // 2 :]:
+                self._uncount(key, tally.stories)
+            self._buckets[minute] = dict(ranked[: self.per_minute // 2])
             self._trimmed.add(minute)
         self.version += 1
 
+    def _uncount(self, key: str, stories: int) -> None:
+        left = self._totals[key] - stories
+        if left:
+            self._totals[key] = left
+        else:
+            del self._totals[key]
+
     def _drop_before(self, first: int) -> None:
         for minute in [m for m in self._buckets if m < first]:
-            del self._buckets[minute]
+            for key, tally in self._buckets.pop(minute).items():
+                self._uncount(key, tally.stories)
             self._trimmed.discard(minute)
 
     def snapshot(self, *, now_minute: int) -> dict:
         """JSON for the page: the ``top`` companies, most stories first, with stories per type."""
         self._drop_before(now_minute - self.minutes + 1)
-        totals: dict[str, _Tally] = {}
-        for minute in sorted(self._buckets):  # oldest first, so the latest spelling wins
-            for key, tally in self._buckets[minute].items():
-                total = totals.get(key)
-                if total is None:
-                    total = totals[key] = _Tally(tally.name)
-                total.name = tally.name
-                total.stories += tally.stories
-                for event_type, n in tally.types.items():
-                    total.types[event_type] = total.types.get(event_type, 0) + n
-        top = heapq.nsmallest(self.top, totals.values(), key=lambda t: (-t.stories, t.name.casefold()))
+        # Running totals rank the companies; only the top few are looked up minute by minute.
+        ranked = heapq.nsmallest(self.top, self._totals.items(), key=lambda item: (-item[1], item[0]))
+        minutes = sorted(self._buckets)  # oldest first, so the latest spelling wins
+        top = []
+        for key, stories in ranked:
+            total = _Tally("", stories)
+            for minute in minutes:
+                tally = self._buckets[minute].get(key)
+                if tally is not None:
+                    total.name = tally.name
+                    for event_type, n in tally.types.items():
+                        total.types[event_type] = total.types.get(event_type, 0) + n
+            top.append(total)
         return {
             "minutes": self.minutes,
             "since": self.since,
@@ -564,7 +578,7 @@ class FeedState:
         else:
             story = with_copy(known, card)
         if known is not None:
-            self.recent.remove(known)
+            del self.recent[next(i for i, c in enumerate(self.recent) if c is known)]
         # Partitions are re-read one after another, so keep the list ordered by time.
         bisect.insort(self.recent, story, key=lambda c: c["processed_at"])
         self._stories[story["story"]] = story

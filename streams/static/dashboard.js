@@ -159,7 +159,7 @@ function renderCompanies(c) {
   $("companies-empty").hidden = rows.length > 0;
   // Counts re-read from Kafka may start later than an hour ago (a bounded re-read): say so.
   const full = c.since <= Date.now() / 1000 - c.minutes * 60 + 60;
-  $("companies-window").textContent = (full ? "last hour" : `since ${hhmm(Math.floor(c.since / 60))}`)
+  $("companies-window").textContent = `stories, ${full ? "last hour" : `since ${hhmm(Math.floor(c.since / 60))}`}`
     + (c.approximate ? " · approximate, busy feed" : "");
 }
 
