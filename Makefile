@@ -43,11 +43,12 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-## bench: model-only, full-pipeline and story-grouping benchmarks
+## bench: model-only, full-pipeline, story-grouping and dashboard-feed benchmarks
 bench: setup
 	$(PY) bench/bench_model.py
 	$(PY) bench/bench_pipeline.py
 	$(PY) bench/bench_stories.py
+	$(PY) bench/bench_dashboard.py
 
 ## model: retrain the shipped default model from training/data (deterministic)
 model: $(STAMP)

@@ -12,6 +12,11 @@ Counting and throttling are kept apart on purpose: every classified record
 advances :class:`EventCounts` (exact), while each browser's
 :class:`ClientOutbox` forwards at most ``rate`` articles a second and keeps
 only the newest few, so a benchmark flood cannot overwhelm a page.
+
+The page counts stories, not copies: a record flagged ``duplicate`` (an
+earlier article of its story was already published) adds nothing to the
+per-type counts or to :class:`TopCompanies`, and is listed under its story's
+card instead of getting a card of its own.
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import heapq
 import json
 import logging
+import re
 import time
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +46,18 @@ TIMELINE_MINUTES = 60  # the chart's window, as in the worker's /stats timeline
 RECENT_ARTICLES = 30  # what a page keeps; also the newest-kept per browser queue
 BACKFILL_PER_PARTITION = 20  # classified records re-read on start so the page is not empty
 STATS_BACKFILL_PER_PARTITION = 50
+COMPANY_BACKFILL_PER_PARTITION = 2000  # the last hour re-read for the top companies, at most this much
+MAX_EVENTS = 20  # events read per article (a taxonomy has about ten types)
+MAX_TYPES = 64  # event types the chart follows; more can only be junk
 MAX_EVIDENCE = 3  # evidence sentences forwarded per event
 MAX_SENTENCE_CHARS = 400
+MAX_COMPANIES = 10  # organisations named per article, as in the contract
+MAX_EVENT_COMPANIES = 5  # organisations involved per event, as in the contract
+MAX_MARKETS = 5
+MAX_NAME_CHARS = 120
+MAX_COPIES_LISTED = 5  # copies named under a story's card; their count stays exact
+TOP_COMPANIES = 10
+COMPANIES_PER_MINUTE = 300  # distinct companies a minute of the panel keeps under a flood
 ARTICLE_RATE = 10.0  # articles per second per browser
 COUNTS_INTERVAL = 1.0  # seconds between count updates to a browser
 KEEPALIVE_INTERVAL = 15.0  # a browser reconnects when it hears nothing for a while
@@ -48,8 +66,15 @@ IDLE_GRACE = 3.0  # keep the consumer through a page reload
 StatsSource = Callable[[], dict]
 
 
+TYPE_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")  # as in the classified schema
+
+
 def _text(value: Any, limit: int = 1000) -> str:
     return value[:limit] if isinstance(value, str) else ""
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
 
 
 def _score(value: Any) -> float:
@@ -59,23 +84,78 @@ def _score(value: Any) -> float:
         return 0.0
 
 
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _names(value: Any, limit: int) -> list[str]:
+    """Distinct names from a list on the wire: strings only, whitespace collapsed, bounded."""
+    names: list[str] = []
+    seen: set[str] = set()
+    for item in _list(value):
+        if not isinstance(item, str):
+            continue
+        name = " ".join(item[: 2 * MAX_NAME_CHARS].split())[:MAX_NAME_CHARS]
+        if name and name.casefold() not in seen:
+            seen.add(name.casefold())
+            names.append(name)
+            if len(names) == limit:
+                break
+    return names
+
+
 def article_card(message: dict) -> dict:
-    """What a page shows of a classified article: no score table, bounded evidence."""
+    """What a page shows of a classified article: no score table, bounded evidence and names.
+
+    Fields added after the first schema (companies, markets, ``story_id``,
+    ``duplicate``) are optional: an older message is its own story and not a copy.
+    """
     events = []
-    for event in message.get("events") or []:
+    for event in _list(message.get("events"))[:MAX_EVENTS]:
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             continue
-        evidence = [_text(s, MAX_SENTENCE_CHARS) for s in (event.get("evidence") or [])[:MAX_EVIDENCE]]
-        events.append(
-            {"type": event["type"], "score": _score(event.get("score")), "evidence": [s for s in evidence if s]}
-        )
+        if not TYPE_ID.fullmatch(event["type"]):
+            continue
+        evidence = [_text(s, MAX_SENTENCE_CHARS) for s in _list(event.get("evidence"))[:MAX_EVIDENCE]]
+        item: dict[str, Any] = {
+            "type": event["type"],
+            "score": _score(event.get("score")),
+            "evidence": [s for s in evidence if s],
+            "companies": _names(event.get("companies"), MAX_EVENT_COMPANIES),
+        }
+        if event["type"] == "market_expansion":  # the contract gives markets to this type only
+            item["markets"] = _names(event.get("markets"), MAX_MARKETS)
+        events.append(item)
     card: dict[str, Any] = {
         key: _text(message.get(key)) for key in ("id", "title", "url", "source", "published_at", "processed_at")
     }
     card["events"] = events
+    card["companies"] = _names(message.get("companies"), MAX_COMPANIES)
+    card["story"] = _text(message.get("story_id")) or card["id"]
+    card["duplicate"] = message.get("duplicate") is True
     if message.get("reason"):
         card["reason"] = _text(message["reason"], 100)
     return card
+
+
+def _copy_line(card: dict) -> dict:
+    """A copy as listed under its story: where it appeared, not what it says again."""
+    return {
+        "id": card["id"],
+        "title": card["title"][:300],
+        "source": card["source"][:200],
+        "url": card["url"],
+        "processed_at": card["processed_at"],
+    }
+
+
+def with_copy(story: dict, copy: dict) -> dict:
+    """``story`` (a page card) with one more copy listed under it; a copy seen before is not counted twice."""
+    listed = [c for c in story["latest_copies"] if c["id"] != copy["id"]]
+    again = len(listed) < len(story["latest_copies"])
+    listed.append(_copy_line(copy))
+    listed.sort(key=lambda c: c["processed_at"])
+    return {**story, "copies": story["copies"] + (0 if again else 1), "latest_copies": listed[-MAX_COPIES_LISTED:]}
 
 
 class RateMeter:
@@ -120,10 +200,14 @@ class EventCounts:
         self._base_at: dict[str, float] = {}
         self._since: dict[str, int] = {}  # type -> counted since the base
 
-    def _know(self, event_type: str) -> None:
+    def _know(self, event_type: str) -> bool:
+        """Follow a type from now on; False past ``MAX_TYPES`` (a flood of junk types stays bounded)."""
         if event_type not in self._buckets:
+            if len(self.types) >= MAX_TYPES:
+                return False
             self.types.append(event_type)
             self._buckets[event_type] = {}
+        return True
 
     def seed(self, stats: dict, *, now_minute: int, at: float) -> None:
         """Start from a ``/stats`` document (``timeline`` and ``types`` per type)."""
@@ -132,19 +216,23 @@ class EventCounts:
         for event_type in [*timeline, *summaries]:
             self._know(event_type)
         for event_type, series in timeline.items():
-            first = now_minute - len(series) + 1
-            self._buckets[event_type] = {first + i: int(n) for i, n in enumerate(series) if n}
+            if event_type in self._buckets:
+                first = now_minute - len(series) + 1
+                self._buckets[event_type] = {first + i: int(n) for i, n in enumerate(series) if n}
         for event_type, summary in summaries.items():
+            if event_type not in self._buckets:
+                continue
             self._base[event_type] = (int(summary.get("last_24h", 0)), int(summary.get("total", 0)))
             self._base_at[event_type] = at
         self.version += 1
 
     def add_article(self, event_types: Iterable[str], *, minute: int, now: float) -> None:
-        """Count one classified article (and each event type it carries)."""
+        """Count one classified article (and each event type it carries; none for a copy)."""
         self.articles += 1
         self.rate.add(1, now)
         for event_type in event_types:
-            self._know(event_type)
+            if not self._know(event_type):
+                continue
             bucket = self._buckets[event_type]
             bucket[minute] = bucket.get(minute, 0) + 1
             self._since[event_type] = self._since.get(event_type, 0) + 1
@@ -162,8 +250,9 @@ class EventCounts:
         event_type = message.get("type")
         if not isinstance(event_type, str) or at < self._base_at.get(event_type, 0.0):
             return
-        self._know(event_type)
-        self._base[event_type] = (int(message.get("last_24h") or 0), int(message.get("total") or 0))
+        if not TYPE_ID.fullmatch(event_type) or not self._know(event_type):
+            return
+        self._base[event_type] = (_count(message.get("last_24h")), _count(message.get("total")))
         self._base_at[event_type] = at
         self._since[event_type] = 0
         self.version += 1
@@ -199,12 +288,132 @@ class EventCounts:
         }
 
 
+@dataclass(slots=True)
+class _Tally:
+    name: str  # as last written
+    stories: int = 0
+    types: dict[str, int] = field(default_factory=dict)  # stories per event type
+
+
+class TopCompanies:
+    """Stories per company over the last ``minutes``: the page's "top companies" panel.
+
+    A story counts for the organisations *involved in its events*
+    (``events[].companies``), each once however many of its events name it;
+    callers pass first articles only, so copies never count. Organisations an
+    article merely names (a competitor, an analyst's bank) do not count: the
+    panel answers "who is in the news for these events", and the involvement
+    model is also the more precise of the two (see ``docs/entities.md``).
+
+    Per-minute buckets roll off like the chart's, and names match ignoring
+    case. A minute keeps at most ``per_minute`` companies: past that its least
+    counted half is dropped and the panel says its counts are approximate, so
+    memory stays bounded under a flood of distinct names.
+    """
+
+    def __init__(
+        self,
+        *,
+        minutes: int = TIMELINE_MINUTES,
+        per_minute: int = COMPANIES_PER_MINUTE,
+        top: int = TOP_COMPANIES,
+        since: float = 0.0,
+    ) -> None:
+        self.minutes = minutes
+        self.per_minute = per_minute
+        self.top = top
+        self.since = since  # counts are complete for stories from this time (epoch seconds) on
+        self.version = 0
+        self._buckets: dict[int, dict[str, _Tally]] = {}  # minute -> company key -> tally
+        self._totals: dict[str, int] = {}  # company key -> stories over the buckets kept
+        self._trimmed: set[int] = set()  # minutes that dropped companies
+
+    def cover_from(self, at: float) -> None:
+        """Counts before ``at`` are incomplete (history was re-read only from there)."""
+        if at > self.since:
+            self.since = at
+            self.version += 1
+
+    def add(self, events: list[dict], *, minute: int, now_minute: int) -> None:
+        """Count one story (a page card's ``events``) at ``minute``."""
+        first = now_minute - self.minutes + 1
+        if minute < first:
+            return
+        involved: dict[str, tuple[str, set[str]]] = {}
+        for event in events:
+            for name in event["companies"]:
+                involved.setdefault(name.casefold(), (name, set()))[1].add(event["type"])
+        if not involved:
+            return
+        bucket = self._buckets.get(minute)
+        if bucket is None:
+            self._drop_before(first)  # once a minute: old buckets go even if no page asks
+            bucket = self._buckets[minute] = {}
+        for key, (name, types) in involved.items():
+            tally = bucket.get(key)
+            if tally is None:
+                tally = bucket[key] = _Tally(name)
+            tally.name = name
+            tally.stories += 1
+            for event_type in types:
+                tally.types[event_type] = tally.types.get(event_type, 0) + 1
+            self._totals[key] = self._totals.get(key, 0) + 1
+        if len(bucket) > self.per_minute:
+            ranked = sorted(bucket.items(), key=lambda item: item[1].stories, reverse=True)
+            for key, tally in ranked[self.per_minute // 2 :]:
+                self._uncount(key, tally.stories)
+            self._buckets[minute] = dict(ranked[: self.per_minute // 2])
+            self._trimmed.add(minute)
+        self.version += 1
+
+    def _uncount(self, key: str, stories: int) -> None:
+        left = self._totals[key] - stories
+        if left:
+            self._totals[key] = left
+        else:
+            del self._totals[key]
+
+    def _drop_before(self, first: int) -> None:
+        for minute in [m for m in self._buckets if m < first]:
+            for key, tally in self._buckets.pop(minute).items():
+                self._uncount(key, tally.stories)
+            self._trimmed.discard(minute)
+
+    def snapshot(self, *, now_minute: int) -> dict:
+        """JSON for the page: the ``top`` companies, most stories first, with stories per type."""
+        self._drop_before(now_minute - self.minutes + 1)
+        # Running totals rank the companies; only the top few are looked up minute by minute.
+        ranked = heapq.nsmallest(self.top, self._totals.items(), key=lambda item: (-item[1], item[0]))
+        minutes = sorted(self._buckets)  # oldest first, so the latest spelling wins
+        top = []
+        for key, stories in ranked:
+            total = _Tally("", stories)
+            for minute in minutes:
+                tally = self._buckets[minute].get(key)
+                if tally is not None:
+                    total.name = tally.name
+                    for event_type, n in tally.types.items():
+                        total.types[event_type] = total.types.get(event_type, 0) + n
+            top.append(total)
+        return {
+            "minutes": self.minutes,
+            "since": self.since,
+            "approximate": bool(self._trimmed),
+            "top": [
+                {"name": t.name, "stories": t.stories, "types": dict(sorted(t.types.items(), key=lambda i: -i[1]))}
+                for t in top
+            ],
+        }
+
+
 class ClientOutbox:
-    """One browser's queue of articles: newest kept, at most ``rate`` released a second.
+    """One browser's queue of story cards: newest kept, at most ``rate`` released a second.
 
     A token bucket (``burst`` tokens, refilled at ``rate``) paces releases; the
-    bounded deque drops the oldest waiting article when a newer one arrives, so
-    under a flood a page sees a steady sample of the newest articles.
+    bounded queue drops the oldest waiting card when a new story arrives, so
+    under a flood a page sees a steady sample of the newest articles. A newer
+    version of a waiting story (one more copy) replaces it in its place, so a
+    flood of copies of one story costs one release.
     """
 
     def __init__(
@@ -217,16 +426,19 @@ class ClientOutbox:
     ) -> None:
         self.rate = rate
         self.burst = float(burst if burst is not None else max(1, int(rate)))
-        self.pending: deque[dict] = deque(maxlen=keep)
-        self.skipped = 0  # articles never forwarded to this browser
+        self.keep = keep
+        self.pending: OrderedDict[str, dict] = OrderedDict()  # story key -> its newest card
+        self.skipped = 0  # story cards never forwarded to this browser
         self.wake = asyncio.Event()
         self._tokens = self.burst
         self._refilled = time.monotonic() if now is None else now
 
-    def offer(self, article: dict) -> None:
-        if len(self.pending) == self.pending.maxlen:
+    def offer(self, card: dict) -> None:
+        key = card["story"]
+        if key not in self.pending and len(self.pending) >= self.keep:
+            self.pending.popitem(last=False)
             self.skipped += 1
-        self.pending.append(article)
+        self.pending[key] = card
         self.wake.set()
 
     def _refill(self, now: float) -> None:
@@ -234,11 +446,11 @@ class ClientOutbox:
         self._refilled = now
 
     def take(self, now: float) -> list[dict]:
-        """The articles that may go out now, oldest first."""
+        """The cards that may go out now, oldest first."""
         self._refill(now)
         n = min(int(self._tokens), len(self.pending))
         self._tokens -= n
-        return [self.pending.popleft() for _ in range(n)]
+        return [self.pending.popitem(last=False)[1] for _ in range(n)]
 
     def delay(self, now: float) -> float | None:
         """Seconds until the next waiting article may go out; None when none waits."""
@@ -255,11 +467,20 @@ class FeedState:
         topics = settings.topics
         self.kinds = {topics.classified: "classified", topics.stats: "stats", topics.deadletter: "deadletter"}
         self.counts = EventCounts()
-        self.recent: list[dict] = []  # newest last, by processed_at
+        self.companies = TopCompanies()
+        self.recent: list[dict] = []  # story cards, newest last, by their first article's processed_at
+        self._stories: dict[str, dict] = {}  # story key -> its card in ``recent``
         self.clients: set[ClientOutbox] = set()
         self.live_from: dict[tuple[str, int], int] = {}  # offsets below these were counted by the seed
         self.backfilling: set[tuple[str, int]] = set()  # classified partitions still being re-read
+        self.capped: set[tuple[str, int]] = set()  # partitions whose last hour was re-read only in part
         self.seeded = False
+        self._snapshot: tuple[tuple, dict] | None = None
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """Changes whenever a snapshot would."""
+        return self.counts.version, self.companies.version
 
     def start(
         self,
@@ -270,18 +491,25 @@ class FeedState:
         deadletters: int,
         now: float,
         backfill: Iterable[tuple[str, int]] = (),
+        capped: Iterable[tuple[str, int]] = (),
     ) -> None:
         """Reset to a fresh seed: worker stats plus topic sizes at ``live_from``.
 
-        ``backfill`` names the partitions re-read from below ``live_from``.
+        ``backfill`` names the partitions re-read from below ``live_from``;
+        ``capped`` those whose re-read starts later than an hour ago, so the
+        top companies are complete only from their first record re-read.
         """
         self.counts = EventCounts()
         self.counts.seed(stats or {}, now_minute=int(now // 60), at=now)
         self.counts.articles = articles
         self.counts.deadletters = deadletters
+        self.companies = TopCompanies(since=now - TIMELINE_MINUTES * 60)
         self.live_from = dict(live_from)
         self.backfilling = set(backfill)
+        self.capped = set(capped)
         self.recent = []
+        self._stories = {}
+        self._snapshot = None
         self.seeded = True
 
     def handle_record(
@@ -312,11 +540,20 @@ class FeedState:
             self.counts.apply_stats(message, at=at)
         elif kind == "classified":
             card = article_card(message)
-            self._remember(card)
+            card["story"] = card["story"] or f"{topic}:{partition}:{offset}"  # no id at all: its own story
+            # A clock ahead of ours counts now, not in a minute the chart has not reached.
+            minute = min(int(at // 60), int(now // 60))
+            if (topic, partition) in self.capped:
+                self.capped.discard((topic, partition))
+                self.companies.cover_from(at)
+            story = self._remember(card)
+            if not card["duplicate"]:
+                self.companies.add(card["events"], minute=minute, now_minute=int(now // 60))
             if live:
-                self.counts.add_article([e["type"] for e in card["events"]], minute=int(at // 60), now=now)
+                types = [] if card["duplicate"] else [e["type"] for e in card["events"]]
+                self.counts.add_article(types, minute=minute, now=now)
                 for client in self.clients:
-                    client.offer(card)
+                    client.offer(story)
             elif self.backfilling:
                 # Re-read history goes out once, as the newest few across all
                 # partitions, rather than in whatever order partitions arrive.
@@ -327,14 +564,39 @@ class FeedState:
                         for old in self.recent:
                             client.offer(old)
 
-    def _remember(self, card: dict) -> None:
+    def _remember(self, card: dict) -> dict:
+        """Add an article to the story cards; returns its story's card as it now stands."""
+        known = self._stories.get(card["story"])
+        if known is None:
+            story = {**card, "copies": 0, "latest_copies": []}
+        elif card["id"] == known["id"]:
+            # The same article again (re-delivered): its newest version, same copies.
+            story = {**card, "copies": known["copies"], "latest_copies": known["latest_copies"]}
+        elif known["duplicate"] and not card["duplicate"]:
+            # The first article after one of its copies (partitions are read in any order).
+            story = with_copy({**card, "copies": known["copies"], "latest_copies": known["latest_copies"]}, known)
+        else:
+            story = with_copy(known, card)
+        if known is not None:
+            del self.recent[next(i for i, c in enumerate(self.recent) if c is known)]
         # Partitions are re-read one after another, so keep the list ordered by time.
-        bisect.insort(self.recent, card, key=lambda c: c["processed_at"])
+        bisect.insort(self.recent, story, key=lambda c: c["processed_at"])
+        self._stories[story["story"]] = story
+        for old in self.recent[:-RECENT_ARTICLES]:
+            del self._stories[old["story"]]
         del self.recent[:-RECENT_ARTICLES]
+        return story
 
     def snapshot(self, now: float | None = None) -> dict:
+        """Counts and top companies for the page (computed once a second at most, for every browser)."""
         now = time.time() if now is None else now
-        return self.counts.snapshot(now_minute=int(now // 60), now=now)
+        key = (*self.version, int(now))
+        if self._snapshot is None or self._snapshot[0] != key:
+            minute = int(now // 60)
+            snap = self.counts.snapshot(now_minute=minute, now=now)
+            snap["companies"] = self.companies.snapshot(now_minute=minute)
+            self._snapshot = (key, snap)
+        return self._snapshot[1]
 
 
 class DashboardFeed:
@@ -468,15 +730,26 @@ class DashboardFeed:
                 topics.deadletter: 0,
             }
             seek = {tp: max(begin[tp], end[tp] - back[tp.topic]) for tp in tps}
+            # The top companies have no seed but history: re-read the last
+            # hour of classified records, up to a bound per partition.
+            classified = [tp for tp in tps if tp.topic == topics.classified]
+            hour_ago = int((now - TIMELINE_MINUTES * 60) * 1000)
+            found = await consumer.offsets_for_times(dict.fromkeys(classified, hour_ago)) if classified else {}
+            capped = []
+            for tp in classified:
+                hour = found[tp].offset if found.get(tp) is not None else end[tp]
+                floor = max(begin[tp], end[tp] - COMPANY_BACKFILL_PER_PARTITION)
+                seek[tp] = max(floor, min(seek[tp], hour))
+                if hour < floor:
+                    capped.append((tp.topic, tp.partition))
             self.state.start(
                 stats,
                 live_from={(tp.topic, tp.partition): end[tp] for tp in tps},
                 articles=size["classified"],
                 deadletters=size["deadletter"],
                 now=now,
-                backfill=[
-                    (tp.topic, tp.partition) for tp in tps if tp.topic == topics.classified and seek[tp] < end[tp]
-                ],
+                backfill=[(tp.topic, tp.partition) for tp in classified if seek[tp] < end[tp]],
+                capped=capped,
             )
             for tp, offset in seek.items():
                 consumer.seek(tp, offset)
@@ -521,7 +794,7 @@ async def _pump(feed: DashboardFeed, client: ClientOutbox, request: web.Request,
         if now >= next_counts:
             next_counts = now + COUNTS_INTERVAL
             wall = time.time()
-            key = (feed.state.counts.version, int(wall // 60), feed.status, client.skipped)
+            key = (feed.state.version, int(wall // 60), feed.status, client.skipped)
             if key != sent_counts and feed.state.seeded:
                 sent_counts = key
                 chunk += _sse("counts", {**feed.state.snapshot(wall), "status": feed.status, "skipped": client.skipped})

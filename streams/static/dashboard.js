@@ -1,5 +1,6 @@
-// newsevents live dashboard: a stacked per-minute chart, per-type totals and
-// the latest classified articles, kept current over server-sent events.
+// newsevents live dashboard: a stacked per-minute chart, per-type totals, the
+// top companies and the latest stories (copies grouped under their first
+// article), kept current over server-sent events.
 "use strict";
 
 const MAX_ARTICLES = 30;
@@ -11,7 +12,7 @@ const LABELS = { anti_counterfeiting: "Anti-counterfeiting", layoffs_restructuri
 const SVG = "http://www.w3.org/2000/svg";
 
 const state = { types: [], minute: 0, timeline: {}, totals: {}, articles: [], streamed: false };
-const nodes = new Map();  // article key -> <li>, so re-renders keep elements (and their highlight)
+const nodes = new Map();  // story key -> {node, card}, so re-renders keep elements (and their highlight)
 const $ = (id) => document.getElementById(id);
 const fmt = new Intl.NumberFormat();
 
@@ -133,6 +134,33 @@ function applyCounts(c) {
   if (c.skipped) $("feed-note").textContent = `newest first · sampled, ${fmt.format(c.skipped)} not shown`;
   renderChart();
   renderTotals();
+  if (c.companies) renderCompanies(c.companies);
+}
+
+// ---- top companies ------------------------------------------------------------------
+
+function plural(n, one, many) {
+  return `${fmt.format(n)} ${n === 1 ? one : many}`;
+}
+
+function renderCompanies(c) {
+  const max = Math.max(1, ...c.top.map((t) => t.stories));
+  const rows = c.top.map((t) => {
+    const types = Object.entries(t.types);
+    const tip = [`${t.name}: ${plural(t.stories, "story", "stories")}`,
+                 ...types.map(([type, n]) => `${label(type)}: ${n}`)].join("\n");
+    // One bar per company, split by event type in the chart's colours.
+    const bar = el("span", { class: "c-bar", style: `width:${(100 * t.stories) / max}%` },
+                   ...types.map(([type, n]) => el("span", { class: "seg", style: `--c:${color(type)};flex-grow:${n}` })));
+    return el("li", { class: "company-row", title: tip, "data-name": t.name },
+              el("span", { class: "c-name" }, t.name), el("span", { class: "c-count" }, fmt.format(t.stories)), bar);
+  });
+  $("companies").replaceChildren(...rows);
+  $("companies-empty").hidden = rows.length > 0;
+  // Counts re-read from Kafka may start later than an hour ago (a bounded re-read): say so.
+  const full = c.since <= Date.now() / 1000 - c.minutes * 60 + 60;
+  $("companies-window").textContent = `stories, ${full ? "last hour" : `since ${hhmm(Math.floor(c.since / 60))}`}`
+    + (c.approximate ? " · approximate, busy feed" : "");
 }
 
 // The worker's /stats has the same timeline; it paints the chart before the stream is up.
@@ -145,38 +173,88 @@ function countsFromStats(s) {
 
 // ---- articles -----------------------------------------------------------------------
 
-const keyOf = (a) => `${a.id}|${a.processed_at}`;
+// One card per story: a copy's update (one more copy) replaces its story's card.
+const keyOf = (a) => a.story || `${a.id}|${a.processed_at}`;
+const headOf = (a) => `${a.id}|${a.processed_at}`;
 
 function addArticles(list) {
-  const seen = new Set(state.articles.map(keyOf));
-  for (const a of list) if (!seen.has(keyOf(a))) { seen.add(keyOf(a)); state.articles.push(a); }
-  state.articles.sort((a, b) => (a.processed_at < b.processed_at ? 1 : -1));
-  state.articles.length = Math.min(state.articles.length, MAX_ARTICLES);
+  const byKey = new Map(state.articles.map((a) => [keyOf(a), a]));
+  for (const a of list) byKey.set(keyOf(a), a);
+  state.articles = [...byKey.values()].sort((a, b) => (a.processed_at < b.processed_at ? 1 : -1))
+    .slice(0, MAX_ARTICLES);
   scheduleArticles();
 }
 
+function titleLink(cls, title, url) {
+  return /^https?:\/\//i.test(url || "")
+    ? el("a", { class: cls, href: url, target: "_blank", rel: "noopener noreferrer" }, title)
+    : el("span", { class: cls }, title);
+}
+
+function parties(e) {
+  const names = (e.companies || []).map((c) => el("span", { class: "company" }, c));
+  const markets = (e.markets || []).map((m) => el("span", { class: "market", title: "market entered" }, m));
+  if (!names.length && !markets.length) return null;
+  return el("div", { class: "parties" }, ...names, ...(markets.length ? [el("span", { class: "arrow" }, "→")] : []),
+            ...markets);
+}
+
+function copiesNode(a, open) {
+  if (!a.copies) return null;
+  const listed = a.latest_copies || [];
+  const sources = [...new Set(listed.map((c) => c.source).filter(Boolean))];
+  const summary = el("summary", {}, el("span", { class: "c-more" }, `+${plural(a.copies, "copy", "copies")}`),
+                     sources.length ? el("span", { class: "c-sources" }, sources.join(", ")) : null);
+  const items = listed.slice().reverse().map((c) => el("li", {},
+    el("span", { class: "c-source" }, c.source || "unknown source"),
+    titleLink("c-title", c.title || c.id, c.url),
+    el("time", { class: "a-time", "data-at": c.processed_at }, ago(c.processed_at))));
+  const earlier = a.copies - listed.length;
+  if (earlier > 0) items.push(el("li", { class: "c-earlier" }, `and ${plural(earlier, "earlier copy", "earlier copies")}`));
+  const details = el("details", { class: "copies" }, summary, el("ul", {}, ...items));
+  details.open = open;
+  return details;
+}
+
 function articleNode(a) {
-  const title = a.title || a.id || "(untitled)";
-  const link = /^https?:\/\//i.test(a.url || "")
-    ? el("a", { class: "a-title", href: a.url, target: "_blank", rel: "noopener noreferrer" }, title)
-    : el("span", { class: "a-title" }, title);
   const meta = [a.source, a.published_at && new Date(a.published_at).toLocaleString()].filter(Boolean).join(" · ");
-  const li = el("li", { class: "article fresh", "data-id": a.id },
-                el("div", { class: "a-head" }, link, el("time", { class: "a-time", "data-at": a.processed_at },
-                                                         ago(a.processed_at))),
-                meta ? el("div", { class: "a-meta" }, meta) : null);
+  const li = el("li", { class: "article fresh", "data-id": a.id, "data-story": keyOf(a) },
+                el("div", { class: "a-head" }, titleLink("a-title", a.title || a.id || "(untitled)", a.url),
+                   el("time", { class: "a-time", "data-at": a.processed_at }, ago(a.processed_at))),
+                meta || a.duplicate ? el("div", { class: "a-meta" }, meta,
+                  a.duplicate ? el("span", { class: "a-copy" }, "copy of an earlier story") : null) : null);
   if (!a.events.length) {
     li.classList.add("quiet");
     li.append(el("div", { class: "a-none" }, a.reason ? `No events (${a.reason.replace(/_/g, " ")})` : "No events"));
   } else {
     li.append(el("div", { class: "events" }, ...a.events.map((e) =>
       el("div", { class: "event", "data-type": e.type, style: `--c:${color(e.type)}` },
-         el("span", { class: "chip" }, el("span", { class: "swatch" }), label(e.type),
-            el("span", { class: "score" }, e.score.toFixed(2))),
+         el("div", { class: "who" },
+            el("span", { class: "chip" }, el("span", { class: "swatch" }), label(e.type),
+               el("span", { class: "score" }, e.score.toFixed(2))),
+            parties(e)),
          el("ul", { class: "evidence" }, ...e.evidence.map((s) => el("li", {}, s)))))));
   }
+  // Organisations named but in none of the events: context, kept apart from who is involved.
+  const involved = new Set(a.events.flatMap((e) => e.companies || []).map((c) => c.toLowerCase()));
+  const others = (a.companies || []).filter((c) => !involved.has(c.toLowerCase())).slice(0, 6);
+  if (others.length) li.append(el("div", { class: "a-named" }, a.events.length ? "Also named: " : "Named: ",
+                                  others.join(", ")));
+  const copies = copiesNode(a, false);
+  if (copies) li.append(copies);
   setTimeout(() => li.classList.remove("fresh"), 1500);
   return li;
+}
+
+// A story that gained a copy keeps its card (and an open copies list); only that part changes.
+function updateCopies(li, a) {
+  const old = li.querySelector(":scope > details.copies");
+  const copies = copiesNode(a, old ? old.open : false);
+  if (old) old.remove();
+  if (!copies) return;
+  li.append(copies);
+  copies.classList.add("bump");
+  setTimeout(() => copies.classList.remove("bump"), 1500);
 }
 
 let articlesQueued = false;
@@ -188,8 +266,15 @@ function scheduleArticles() {
     articlesQueued = false;
     const keep = new Map();
     const items = state.articles.map((a) => {
-      const node = nodes.get(keyOf(a)) || articleNode(a);
-      keep.set(keyOf(a), node);
+      const known = nodes.get(keyOf(a));
+      let node;
+      if (known && headOf(known.card) === headOf(a)) {
+        node = known.node;
+        if (known.card.copies !== a.copies) updateCopies(node, a);
+      } else {
+        node = articleNode(a);
+      }
+      keep.set(keyOf(a), { node, card: a });
       return node;
     });
     nodes.clear();
