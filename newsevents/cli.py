@@ -61,7 +61,7 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
 
     def classified(articles: list[Article]) -> list[dict]:
         values = []
-        for done, article in zip(classifier.analyse(articles), articles, strict=True):
+        for done in classifier.analyse(articles):
             message = done.message
             if done.signature is None:
                 values.append(with_story(message, message["id"], False))

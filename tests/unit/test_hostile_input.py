@@ -43,6 +43,7 @@ def published(message: dict) -> bytes:
     """The classified value as the story stage publishes it (with its story fields)."""
     return complete_classified(classified_prefix(message), message["id"], False)
 
+
 CODES = {"invalid_utf8", "oversized", "not_an_article", "invalid_field", "no_text", "too_deep"}
 MAX_PAYLOAD = 64 * 1024
 FIELDS = ("id", "title", "text", "body", "html", "url", "source", "published_at", "language")
