@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import time
 import uuid
 
 import pytest
 
-from newsevents.model.artifact import load_artifact, save_artifact
+from newsevents.model.artifact import MODEL_FILE, load_artifact, save_artifact, sha256_file
 
 from .kafka_helpers import collect, produce
 
 pytestmark = pytest.mark.integration
+
+
+class Planted:
+    """What an attacker would plant: unpickling it creates a file."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
 
 
 def _classified_version(worker, title: str) -> str:
@@ -62,16 +73,29 @@ def test_new_model_is_swapped_in_and_corrupt_one_refused(worker, tmp_path):
             name="reloaded",
             version=new_version,
             data_fingerprint=current.manifest["training_data"]["fingerprint"],
+            entities=current.entities,
         )
         assert _wait_for(lambda: worker.get("/health")["model"]["version"] == new_version), worker.log()
         assert _classified_version(worker, "Acme buys Foo") == new_version
 
         failures = _metric(worker, "newsevents_model_reload_failures_total")
-        model_file = worker.model_dir / "model.joblib"
+        model_file = worker.model_dir / MODEL_FILE
         model_file.write_bytes(model_file.read_bytes()[:-100] + b"corrupted")
         assert _wait_for(lambda: _metric(worker, "newsevents_model_reload_failures_total") > failures), worker.log()
         assert worker.proc.poll() is None
         assert _classified_version(worker, "Acme buys Foo again") == new_version
+
+        # A substituted model whose manifest digests were recomputed, as an attacker with write
+        # access would do: refused before anything in it is built, and its code never runs.
+        marker = tmp_path / "code-ran"
+        failures = _metric(worker, "newsevents_model_reload_failures_total")
+        model_file.write_bytes(pickle.dumps(Planted(str(marker))))
+        manifest = json.loads((worker.model_dir / "manifest.json").read_text())
+        manifest["files"][MODEL_FILE] = manifest["model_sha256"] = sha256_file(model_file)
+        (worker.model_dir / "manifest.json").write_text(json.dumps(manifest))
+        assert _wait_for(lambda: _metric(worker, "newsevents_model_reload_failures_total") > failures), worker.log()
+        assert not marker.exists()
+        assert _classified_version(worker, "Acme buys Foo once more") == new_version
     finally:
         for item in backup.iterdir():
             shutil.copy2(item, worker.model_dir / item.name)
