@@ -238,7 +238,6 @@ class Settings:
     app_id: str = "newsevents"  # NEWSEVENTS_APP_ID (consumer group)
     partitions: int = 4  # NEWSEVENTS_PARTITIONS
     batch_size: int = 500  # NEWSEVENTS_BATCH_SIZE
-    batch_timeout: float = 0.25  # NEWSEVENTS_BATCH_TIMEOUT (seconds)
     max_article_bytes: int = 1 << 20  # NEWSEVENTS_MAX_ARTICLE_BYTES
     web_host: str = "127.0.0.1"  # NEWSEVENTS_WEB_HOST
     web_port: int = 6066  # NEWSEVENTS_WEB_PORT
@@ -277,7 +276,6 @@ class Settings:
             app_id=env.get("NEWSEVENTS_APP_ID") or defaults.app_id,
             partitions=_int(env, "NEWSEVENTS_PARTITIONS", defaults.partitions),
             batch_size=_int(env, "NEWSEVENTS_BATCH_SIZE", defaults.batch_size),
-            batch_timeout=_float(env, "NEWSEVENTS_BATCH_TIMEOUT", defaults.batch_timeout),
             max_article_bytes=_int(env, "NEWSEVENTS_MAX_ARTICLE_BYTES", defaults.max_article_bytes),
             web_host=env.get("NEWSEVENTS_WEB_HOST") or defaults.web_host,
             web_port=_int(env, "NEWSEVENTS_WEB_PORT", defaults.web_port),

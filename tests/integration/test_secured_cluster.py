@@ -215,7 +215,6 @@ def test_worker_classifies_on_a_secured_broker_and_never_shows_the_password(sasl
             "NEWSEVENTS_PARTITIONS": "2",
             "NEWSEVENTS_WEB_PORT": str(port),
             "NEWSEVENTS_DATA_DIR": str(tmp_path / "data"),
-            "NEWSEVENTS_BATCH_TIMEOUT": "0.1",
         }
     )
     log_path = tmp_path / "worker.log"
