@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 def _copy_of_seed(text: str) -> str:
     """The seed as another site would publish it: a new headline, its own furniture, light edits."""
-    head, _, body = text.partition("\n")
+    _, _, body = text.partition("\n")
     body = body.split("\nComments\n")[0]
     body = body.replace("announced last week", "unveiled last week").replace("later this month", "this month")
     return (
