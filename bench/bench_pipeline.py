@@ -95,6 +95,7 @@ class Run:
     latencies: list[float]  # per article, output CreateTime - input CreateTime (s)
     output_seconds: float = 0.0  # first to last classified output CreateTime
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per article, by process
+    classify_stage: list[float] = field(default_factory=list)  # worker: input to story envelope CreateTime (s)
 
     @property
     def throughput(self) -> float:
@@ -109,6 +110,16 @@ class Run:
         lat = self.latencies
         return f"p50 {ms(pct(lat, 50))}, p95 {ms(pct(lat, 95))}, p99 {ms(pct(lat, 99))}"
 
+    def stages_text(self) -> str:
+        """The worker's two hops: raw to story envelope, envelope to classified output."""
+        if not self.classify_stage:
+            return ""
+        story = [total - first for total, first in zip(self.latencies, self.classify_stage, strict=True)]
+        return (
+            f"classify stage p50 {ms(pct(self.classify_stage, 50))}, p99 {ms(pct(self.classify_stage, 99))}; "
+            f"story stage p50 {ms(pct(story, 50))}, p99 {ms(pct(story, 99))}"
+        )
+
 
 @dataclass
 class Result:
@@ -118,6 +129,7 @@ class Result:
     throughput: list[float] = field(default_factory=list)
     latency: Run | None = None
     idle: list[float] = field(default_factory=list)
+    idle_stages: str = ""
     cpu: dict[str, float] = field(default_factory=dict)  # CPU s per article, medians over the throughput runs
 
     @property
@@ -431,8 +443,10 @@ class Load:
         topics = system.topics
         outs = self.tps(topics.classified, topics.deadletter)
         raws = self.tps(topics.raw)
+        # A worker's classify stage hands each article to the story stage through this one-partition topic.
+        mids = [TopicPartition(topics.stories, 0)] if system.port else []
         out_start = await self.reader.end_offsets(outs)
-        raw_start = await self.reader.end_offsets(raws)
+        raw_start = await self.reader.end_offsets(raws + mids)
         cpu_start = self.cpu(system)
         await self.push(topics.raw, payloads, rate)
         keys = [k for k, _ in payloads]
@@ -441,6 +455,7 @@ class Load:
         while True:
             ends = await self.reader.end_offsets(outs)
             if sum(ends[tp] - out_start[tp] for tp in outs) >= len(keys):
+                cpu_end = self.cpu(system)  # before reading back, which costs the broker and us
                 outputs = await self.read(out_start, ends)
                 if all(k in outputs for k in keys):
                     break
@@ -449,27 +464,36 @@ class Load:
                 got = sum(k in outputs for k in keys)
                 raise RuntimeError(f"{system.name}: {got} of {len(keys)} outputs within {timeout:.0f} s")
             await asyncio.sleep(poll)
-        cpu_end = self.cpu(system)
         cpu = {k: (cpu_end[k] - cpu_start[k]) / len(keys) for k in cpu_start}
-        inputs = await self.read(raw_start, await self.reader.end_offsets(raws))
+        inputs = await self.read({tp: raw_start[tp] for tp in raws}, await self.reader.end_offsets(raws))
         first_in = min(inputs[k] for k in keys)
         first_out, last_out = min(outputs[k] for k in keys), max(outputs[k] for k in keys)
         latencies = [(outputs[k] - inputs[k]) / 1000 for k in keys]
-        return Run(len(keys), max(last_out - first_in, 1) / 1000, latencies, (last_out - first_out) / 1000, cpu)
+        run = Run(len(keys), max(last_out - first_in, 1) / 1000, latencies, (last_out - first_out) / 1000, cpu)
+        if mids:
+            envelopes = await self.read({tp: raw_start[tp] for tp in mids}, await self.reader.end_offsets(mids))
+            if all(k in envelopes for k in keys):
+                run.classify_stage = [(envelopes[k] - inputs[k]) / 1000 for k in keys]
+        return run
 
     def cpu(self, system: System) -> dict[str, float]:
         """CPU seconds so far: the system's processes, the broker, and this load generator."""
         broker = cpu_seconds(self.broker_pid) if self.broker_pid else 0.0
         return {**system.cpu(), "broker": broker, "load": time.process_time()}
 
-    async def idle(self, system: System, payloads: Sequence[tuple[bytes, bytes]], pause: float = 0.3) -> list[float]:
-        """One article at a time on an otherwise idle system: produce to classified output, per article (s)."""
-        out = []
+    async def idle(self, system: System, payloads: Sequence[tuple[bytes, bytes]], pause: float = 0.3) -> Run:
+        """One article at a time on an otherwise idle system: produce to classified output, per article."""
+        runs = []
         for payload in payloads:
             await asyncio.sleep(pause)
-            run = await self.run(system, [payload], timeout=60, poll=0.005)
-            out.append(run.latencies[0])
-        return out
+            runs.append(await self.run(system, [payload], timeout=60, poll=0.005))
+        stages = [x for run in runs for x in run.classify_stage]
+        return Run(
+            len(runs),
+            sum(run.seconds for run in runs),
+            [run.latencies[0] for run in runs],
+            classify_stage=stages if len(stages) == len(runs) else [],
+        )
 
 
 # ----------------------------------------------------------------------------- phases
@@ -560,8 +584,11 @@ async def measure_system(
         n = max(200, int(rate * args.latency_seconds))
         result.latency = await load.run(system, keyed(articles[:n], f"lat-{system.name}"), rate=rate)
         say(f"  {system.name} at {rate:.0f} articles/s, {n} articles: {result.latency.latency_text()}")
+        if result.latency.classify_stage:
+            say(f"    {result.latency.stages_text()}")
     if idle:
-        result.idle = await load.idle(system, keyed(articles[: args.idle_tries], f"idle-{system.name}"))
+        idle_run = await load.idle(system, keyed(articles[: args.idle_tries], f"idle-{system.name}"))
+        result.idle, result.idle_stages = idle_run.latencies, idle_run.stages_text()
         say(
             f"  {system.name} one article on an idle system: median {ms(statistics.median(result.idle))} "
             f"({ms(min(result.idle))}-{ms(max(result.idle))}, {len(result.idle)} tries)"
@@ -768,6 +795,8 @@ def report(
         f"latency at {args.rate_fraction:.0%} of the worker's throughput ({len(w.latency.latencies)} articles): "
         f"{w.latency.latency_text()}  [p99 goal <= 250 ms: {verdict(p99 <= 0.25)}]"
     )
+    if w.latency.classify_stage:
+        say(f"  of which {w.latency.stages_text()}")
     for name in ("thread", "plain"):
         other = results.get(name)
         if other and other.latency:
@@ -777,6 +806,8 @@ def report(
         f"one article on an idle worker, produce to classified output: median {ms(idle)} "
         f"({len(w.idle)} tries, {ms(min(w.idle))}-{ms(max(w.idle))})  [goal <= 100 ms: {verdict(idle <= 0.1)}]"
     )
+    if w.idle_stages:
+        say(f"  of which {w.idle_stages}")
     for name in ("thread", "plain"):
         other = results.get(name)
         if other and other.idle:
