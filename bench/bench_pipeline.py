@@ -23,9 +23,12 @@ time from ``/metrics`` and whether they overlap, a load sweep charted to
 resident memory of a worker and its model child.
 
 The broker, the systems and this load generator share the machine: on 2 cores
-read the figures as ratios measured in the same run.
+read the figures as ratios measured in the same run. CPU seconds per article,
+by process (from /proc), are printed beside every throughput: they move much
+less than wall-clock figures when other work shares the machine.
 
-    python bench/bench_pipeline.py [--articles 5000] [--repeats 3] [--skip plain,naive,thread,scale,sweep]
+    python bench/bench_pipeline.py [--articles 2000] [--repeats 3] [--skip plain,naive,thread,scale,sweep]
+    python bench/bench_pipeline.py --articles 10000 --repeats 5 --sweep-seconds 10      # a longer run
     python bench/bench_pipeline.py --memory-articles 100000 --skip plain,naive,thread,scale,sweep
 """
 
@@ -161,7 +164,7 @@ def model_only(settings: Settings, payloads: Sequence[tuple[bytes, bytes]], batc
     topics = Topics("bench")
     classifier = ArticleClassifier(load_artifact(settings.model_path))
     records = raw_records(payloads)
-    single_n = min(400, len(records))
+    single_n = min(200, len(records))
     saved = os.sched_getaffinity(0)
     core = min(saved)
     os.sched_setaffinity(0, {core})
@@ -651,9 +654,18 @@ async def scale_out(lab: Lab, load: Load, first: System, articles: list[dict], a
             break
         if time.monotonic() > deadline:
             raise RuntimeError("the second worker took no partitions within 120 s")
-    two = [run.throughput for run in await throughput(load, first, articles, "scale2", args.repeats, "2 workers")]
+    before = second.cpu()
+    runs = await throughput(load, first, articles, "scale2", args.repeats, "2 workers")
+    after = second.cpu()
+    total = sum(run.n for run in runs)
+    own = statistics.median(run.cpu["main"] + run.cpu["model"] for run in runs)
+    other = (after["main"] + after["model"] - before["main"] - before["model"]) / total
+    say(
+        f"  2 workers, CPU per article of the stream: first {own * 1000:.2f} ms + second {other * 1000:.2f} ms "
+        f"= {(own + other) * 1000:.2f} ms"
+    )
     lab.stop(second)
-    return one, two
+    return one, [run.throughput for run in runs]
 
 
 async def memory(lab: Lab, load: Load, articles: list[dict], args) -> list[tuple[int, float, float, float]]:
@@ -827,6 +839,15 @@ def report(
             + f"; model busy {min(1.0, b.classify / b.wall):.0%} of the wall time"
         )
     model_cpu = 1 / statistics.median(model.batched_cpu)
+    b = batches.get("worker")
+    child = w.cpu.get("model", 0.0)
+    if b and child:
+        say(
+            f"the same ratio per CPU second of the model's process (other load does not count): model only "
+            f"{model_cpu * 1000:.2f} ms per article / worker's model process {child * 1000:.2f} ms = "
+            f"{model_cpu / child:.2f}; while classifying, the model process got {child * b.size / b.classify:.0%} "
+            f"of a core (model only got {model_rate * model_cpu:.0%} of its core)"
+        )
     say(
         f"CPU per article (medians of the throughput runs; other load on the machine does not count): "
         f"model only {model_cpu * 1000:.2f} ms"
@@ -869,20 +890,20 @@ def report(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--articles", type=int, default=3000, help="articles per throughput run")
+    parser.add_argument("--articles", type=int, default=2000, help="articles per throughput run")
     parser.add_argument("--repeats", type=int, default=3, help="throughput runs per system (medians)")
-    parser.add_argument("--model-articles", type=int, default=3000, help="articles per model-only run")
+    parser.add_argument("--model-articles", type=int, default=2000, help="articles per model-only run")
     parser.add_argument("--rate-fraction", type=float, default=0.5, help="latency load, share of worker throughput")
-    parser.add_argument("--latency-seconds", type=float, default=8.0, help="length of the latency run")
+    parser.add_argument("--latency-seconds", type=float, default=6.0, help="length of the latency run")
     parser.add_argument("--idle-tries", type=int, default=15)
-    parser.add_argument("--naive-articles", type=int, default=600, help="articles per naive-agent run")
+    parser.add_argument("--naive-articles", type=int, default=300, help="articles per naive-agent run")
     parser.add_argument(
         "--sweep",
         type=lambda s: [float(x) for x in s.split(",")],
         default=[0.25, 0.5, 0.75, 1.0, 1.25],
         help="offered loads for the chart, as shares of the worker's throughput",
     )
-    parser.add_argument("--sweep-seconds", type=float, default=4.0, help="length of each sweep level")
+    parser.add_argument("--sweep-seconds", type=float, default=3.0, help="length of each sweep level")
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument(
