@@ -61,6 +61,7 @@ from newsevents.config import Settings, Topics
 from newsevents.model.article import article_from_mapping, prepare
 from newsevents.model.artifact import load_artifact
 from newsevents.model.service import ArticleClassifier
+from newsevents.model.stories import story_signature
 from newsevents.streams.broker import LocalBroker, default_cache_dir, ensure_kafka_jars, free_port
 from newsevents.streams.pipeline import RawRecord, process_batch
 from newsevents.streams.processes import stop_gracefully, wait_for_http
@@ -148,9 +149,11 @@ class ModelFigures:
     batched: list[float]
     batched_cpu: list[float]  # articles per CPU second
     single: list[float]
-    cleaning: list[float]  # articles per CPU second
-    scoring: float  # articles/s, scoring and evidence alone, one pass
-    stories: float  # articles/s, the story stage's grouping of the envelopes
+    cleaning: list[float]  # articles per CPU second (and so on below)
+    scoring: float  # scoring and evidence, one pass
+    entities: float  # companies and markets, one pass
+    signatures: float  # story signatures, one pass
+    stories: float  # the story stage's grouping of the envelopes
     where: str
 
 
@@ -188,10 +191,21 @@ def model_only(settings: Settings, payloads: Sequence[tuple[bytes, bytes]], batc
                 docs = [prepare(a) for a in articles]
                 cleaning.append(len(articles) / (time.process_time() - start))
             sentences = [d.sentences for d in docs]
-            start = time.perf_counter()
+            start = time.process_time()
+            events = []
             for i in range(0, len(sentences), batch):
-                classifier.model.classifier.classify(sentences[i : i + batch])
-            scoring = len(sentences) / (time.perf_counter() - start)
+                events += [p.events for p in classifier.model.classifier.classify(sentences[i : i + batch])]
+            scoring = len(sentences) / (time.process_time() - start)
+            entities = float("nan")
+            if classifier.model.entities is not None:
+                start = time.process_time()
+                for i in range(0, len(sentences), batch):
+                    classifier.model.entities.extract(sentences[i : i + batch], events[i : i + batch])
+                entities = len(sentences) / (time.process_time() - start)
+            start = time.process_time()
+            for doc in docs:
+                story_signature(doc.sentences)
+            signatures = len(docs) / (time.process_time() - start)
             grouper = StoryGrouper(topics, window=settings.story_window_hours * 3600)
             envelopes = [
                 RawRecord(o.value, o.key, topics.stories)
@@ -201,13 +215,13 @@ def model_only(settings: Settings, payloads: Sequence[tuple[bytes, bytes]], batc
                 ).outputs
                 if o.topic == topics.stories
             ]
-            start = time.perf_counter()
+            start = time.process_time()
             for i in range(0, len(envelopes), batch):
                 grouper.group(envelopes[i : i + batch])
-            stories = len(envelopes) / (time.perf_counter() - start)
+            stories = len(envelopes) / (time.process_time() - start)
     finally:
         os.sched_setaffinity(0, saved)
-    return ModelFigures(batched, batched_cpu, single, cleaning, scoring, stories, f"core {core}")
+    return ModelFigures(batched, batched_cpu, single, cleaning, scoring, entities, signatures, stories, f"core {core}")
 
 
 # ----------------------------------------------------------------------------- processes
@@ -869,7 +883,19 @@ def report(
         f"cleaning and splitting vs scoring: {cleaning:.0f} articles per CPU second vs {model.scoring:.0f}/s "
         f"(cleaning / scoring = {cleaning / model.scoring:.2f}; issue 12 measured 1,941 vs 2,463 = 0.79)"
     )
-    say(f"story stage grouping alone: {model.stories:.0f} articles/s on one core")
+    parts = {
+        "cleaning+splitting": cleaning,
+        "scoring+evidence": model.scoring,
+        "companies+markets": model.entities,
+        "story signature": model.signatures,
+    }
+    known = sum(1000 / v for v in parts.values() if v == v)
+    say(
+        "where the model's time goes (CPU ms per article, one pass each): "
+        + ", ".join(f"{k} {1000 / v:.2f}" for k, v in parts.items() if v == v)
+        + f"; sum {known:.2f} of {model_cpu * 1000:.2f} for process_batch"
+    )
+    say(f"story stage grouping alone (in the worker's main process): {1000 / model.stories:.2f} CPU ms per article")
     if scale:
         one, two = statistics.median(scale[0]), statistics.median(scale[1])
         say(
