@@ -1,7 +1,9 @@
 """The worker on a real broker against its baselines, every figure in one run.
 
-Starts a local Apache Kafka (``LocalBroker``) and, one at a time, the systems
-compared, each as its own process on its own topics:
+Starts a local Apache Kafka (``LocalBroker``) and the systems compared, each as
+its own process on its own topics, and measures them in turns (round r: the
+model alone, then each system), so that load from other work on the machine
+falls on all of them alike and the ratios are taken per round:
 
 * the model alone: ``process_batch`` (parse, clean, split, score, evidence,
   companies, story signature, envelope) in batches, in this process, pinned to
@@ -45,7 +47,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,7 +66,7 @@ from newsevents.model.artifact import load_artifact
 from newsevents.model.service import ArticleClassifier
 from newsevents.model.stories import story_signature
 from newsevents.streams.broker import LocalBroker, default_cache_dir, ensure_kafka_jars, free_port
-from newsevents.streams.pipeline import RawRecord, process_batch
+from newsevents.streams.pipeline import Output, RawRecord, process_batch
 from newsevents.streams.processes import stop_gracefully, wait_for_http
 from newsevents.streams.story_stage import StoryGrouper
 
@@ -130,6 +133,7 @@ class Result:
     """What was measured of one system."""
 
     name: str
+    runs: list[Run] = field(default_factory=list)
     throughput: list[float] = field(default_factory=list)
     latency: Run | None = None
     idle: list[float] = field(default_factory=list)
@@ -162,66 +166,89 @@ def raw_records(payloads: Sequence[tuple[bytes, bytes]]) -> list[RawRecord]:
     return [RawRecord(v, k, "bench.articles.raw", 0, i, now) for i, (k, v) in enumerate(payloads)]
 
 
-def model_only(settings: Settings, payloads: Sequence[tuple[bytes, bytes]], batch: int, repeats: int) -> ModelFigures:
-    """The worker's per-batch work (``process_batch``) in this process, on one core, one BLAS thread."""
-    topics = Topics("bench")
-    classifier = ArticleClassifier(load_artifact(settings.model_path))
-    records = raw_records(payloads)
-    single_n = min(200, len(records))
-    saved = os.sched_getaffinity(0)
-    core = min(saved)
-    os.sched_setaffinity(0, {core})
-    try:
-        with threadpool_limits(limits=1):
-            process_batch(records[:200], classifier, topics, max_bytes=settings.max_article_bytes)  # warm-up
-            batched, batched_cpu, single, cleaning = [], [], [], []
+class ModelBench:
+    """The worker's per-batch work (``process_batch``) in this process, pinned to one core, one BLAS thread."""
+
+    def __init__(self, settings: Settings, payloads: Sequence[tuple[bytes, bytes]], batch: int) -> None:
+        self.settings = settings
+        self.topics = Topics("bench")
+        self.classifier = ArticleClassifier(load_artifact(settings.model_path))
+        self.payloads = payloads
+        self.records = raw_records(payloads)
+        self.batch = batch
+        self.core = min(os.sched_getaffinity(0))
+        nan = float("nan")
+        self.figures = ModelFigures([], [], [], [], nan, nan, nan, nan, f"core {self.core}")
+        with self._pinned():
+            self._process(self.records[:200])  # warm-up
+
+    @contextmanager
+    def _pinned(self) -> Iterator[None]:
+        saved = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {self.core})
+        try:
+            with threadpool_limits(limits=1):
+                yield
+        finally:
+            os.sched_setaffinity(0, saved)
+
+    def _process(self, records: Sequence[RawRecord]) -> list[Output]:
+        return process_batch(records, self.classifier, self.topics, max_bytes=self.settings.max_article_bytes).outputs
+
+    def _batches(self) -> Iterator[Sequence[RawRecord]]:
+        for i in range(0, len(self.records), self.batch):
+            yield self.records[i : i + self.batch]
+
+    def batched(self) -> float:
+        """One timed pass in batches; returns (and keeps) articles/s."""
+        with self._pinned():
+            start, cpu = time.perf_counter(), time.process_time()
+            for records in self._batches():
+                self._process(records)
+            self.figures.batched.append(len(self.records) / (time.perf_counter() - start))
+            self.figures.batched_cpu.append(len(self.records) / (time.process_time() - cpu))
+        return self.figures.batched[-1]
+
+    def stages(self, repeats: int) -> None:
+        """One article per call, and each stage on its own (CPU time: other processes do not count)."""
+        f, model, batch = self.figures, self.classifier.model, self.batch
+        with self._pinned():
+            single = self.records[:200]
             for _ in range(repeats):
-                start, cpu = time.perf_counter(), time.process_time()
-                for i in range(0, len(records), batch):
-                    process_batch(records[i : i + batch], classifier, topics, max_bytes=settings.max_article_bytes)
-                batched.append(len(records) / (time.perf_counter() - start))
-                batched_cpu.append(len(records) / (time.process_time() - cpu))
                 start = time.perf_counter()
-                for record in records[:single_n]:
-                    process_batch([record], classifier, topics, max_bytes=settings.max_article_bytes)
-                single.append(single_n / (time.perf_counter() - start))
-            articles = [article_from_mapping(json.loads(v)) for _, v in payloads]
-            for _ in range(repeats):  # CPU time: other processes on a shared machine do not count
+                for record in single:
+                    self._process([record])
+                f.single.append(len(single) / (time.perf_counter() - start))
+            articles = [article_from_mapping(json.loads(v)) for _, v in self.payloads]
+            for _ in range(repeats):
                 start = time.process_time()
                 docs = [prepare(a) for a in articles]
-                cleaning.append(len(articles) / (time.process_time() - start))
+                f.cleaning.append(len(articles) / (time.process_time() - start))
             sentences = [d.sentences for d in docs]
             start = time.process_time()
             events = []
             for i in range(0, len(sentences), batch):
-                events += [p.events for p in classifier.model.classifier.classify(sentences[i : i + batch])]
-            scoring = len(sentences) / (time.process_time() - start)
-            entities = float("nan")
-            if classifier.model.entities is not None:
+                events += [p.events for p in model.classifier.classify(sentences[i : i + batch])]
+            f.scoring = len(sentences) / (time.process_time() - start)
+            if model.entities is not None:
                 start = time.process_time()
                 for i in range(0, len(sentences), batch):
-                    classifier.model.entities.extract(sentences[i : i + batch], events[i : i + batch])
-                entities = len(sentences) / (time.process_time() - start)
+                    model.entities.extract(sentences[i : i + batch], events[i : i + batch])
+                f.entities = len(sentences) / (time.process_time() - start)
             start = time.process_time()
             for doc in docs:
                 story_signature(doc.sentences)
-            signatures = len(docs) / (time.process_time() - start)
-            grouper = StoryGrouper(topics, window=settings.story_window_hours * 3600)
+            f.signatures = len(docs) / (time.process_time() - start)
+            grouper = StoryGrouper(self.topics, window=self.settings.story_window_hours * 3600)
+            stories = self.topics.stories
             envelopes = [
-                RawRecord(o.value, o.key, topics.stories)
-                for i in range(0, len(records), batch)
-                for o in process_batch(
-                    records[i : i + batch], classifier, topics, max_bytes=settings.max_article_bytes
-                ).outputs
-                if o.topic == topics.stories
+                [RawRecord(o.value, o.key, stories) for o in self._process(records) if o.topic == stories]
+                for records in self._batches()
             ]
             start = time.process_time()
-            for i in range(0, len(envelopes), batch):
-                grouper.group(envelopes[i : i + batch])
-            stories = len(envelopes) / (time.process_time() - start)
-    finally:
-        os.sched_setaffinity(0, saved)
-    return ModelFigures(batched, batched_cpu, single, cleaning, scoring, entities, signatures, stories, f"core {core}")
+            for group in envelopes:
+                grouper.group(group)
+            f.stories = sum(len(g) for g in envelopes) / (time.process_time() - start)
 
 
 # ----------------------------------------------------------------------------- processes
@@ -338,17 +365,30 @@ class Lab:
         self.systems.append(system)
         return system
 
-    def worker(self, name: str, prefix: str, *, extra: dict[str, str] | None = None, core: int | None = None) -> System:
+    def worker(
+        self,
+        name: str,
+        prefix: str,
+        *,
+        extra: dict[str, str] | None = None,
+        core: int | None = None,
+        wait: bool = True,
+    ) -> System:
         port = free_port()
         cmd = [sys.executable, "-m", "newsevents.cli", "worker", "-l", "warn"]
         if core is not None:
             cmd = ["taskset", "-c", str(core), *cmd]
         system = self._spawn(name, cmd, self.env(prefix, f"{prefix}-app", port, extra), Topics(prefix), port)
+        if wait:
+            self.ready(system)
+        return system
+
+    def ready(self, system: System) -> None:
+        """Wait for a worker's web server."""
         try:
-            wait_for_http(f"http://127.0.0.1:{port}/health", system.proc, timeout=180)
+            wait_for_http(f"http://127.0.0.1:{system.port}/health", system.proc, timeout=180)
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}\n{system.tail()}") from exc
-        return system
 
     def baseline(self, kind: str, prefix: str) -> System:
         cmd = [sys.executable, str(ROOT / "bench" / "baselines.py"), kind]
@@ -499,18 +539,9 @@ class Load:
         return {**system.cpu(), "broker": broker, "load": time.process_time()}
 
     async def idle(self, system: System, payloads: Sequence[tuple[bytes, bytes]], pause: float = 0.3) -> Run:
-        """One article at a time on an otherwise idle system: produce to classified output, per article."""
-        runs = []
-        for payload in payloads:
-            await asyncio.sleep(pause)
-            runs.append(await self.run(system, [payload], timeout=60, poll=0.005))
-        stages = [x for run in runs for x in run.classify_stage]
-        return Run(
-            len(runs),
-            sum(run.seconds for run in runs),
-            [run.latencies[0] for run in runs],
-            classify_stage=stages if len(stages) == len(runs) else [],
-        )
+        """Articles one at a time on an otherwise idle system (after a pause), each waited for."""
+        await asyncio.sleep(pause)
+        return await self.run(system, payloads, timeout=60, poll=0.005)
 
 
 # ----------------------------------------------------------------------------- phases
@@ -567,50 +598,6 @@ async def throughput(
 async def warm(load: Load, system: System, articles: list[dict]) -> None:
     await load.wait_topics(system)
     await load.run(system, keyed(articles[:200], f"warm-{system.name}"), timeout=240)
-
-
-async def measure_system(
-    load: Load,
-    system: System,
-    articles: list[dict],
-    args: argparse.Namespace,
-    *,
-    rate: float | None = None,
-    latency: bool = True,
-    idle: bool = True,
-) -> tuple[Result, Batches | None]:
-    """Throughput runs; latency at ``rate`` (default: ``--rate-fraction`` of the throughput); idle single articles.
-
-    For a worker, also the classify stage's batches over the throughput runs (from ``/metrics``).
-    """
-    result = Result(system.name)
-    await warm(load, system, articles)
-    before = system.metrics() if system.port else None
-    runs = await throughput(load, system, articles, f"tput-{system.name}", args.repeats)
-    result.throughput = [run.throughput for run in runs]
-    result.cpu = {k: statistics.median(run.cpu[k] for run in runs) for k in runs[0].cpu}
-    batches = None
-    if before is not None:
-        batches = batch_figures(before, system.metrics(), sum(run.seconds for run in runs))
-        say(
-            f"  {system.name} batches: {batches.count:.0f}, mean {batches.size:.0f} records; classify "
-            f"{ms(batches.classify)}, publish {ms(batches.publish)}, wall {ms(batches.wall)} per batch"
-        )
-    if latency:
-        rate = rate or result.median * args.rate_fraction
-        n = max(200, int(rate * args.latency_seconds))
-        result.latency = await load.run(system, keyed(articles[:n], f"lat-{system.name}"), rate=rate)
-        say(f"  {system.name} at {rate:.0f} articles/s, {n} articles: {result.latency.latency_text()}")
-        if result.latency.classify_stage:
-            say(f"    {result.latency.stages_text()}")
-    if idle:
-        idle_run = await load.idle(system, keyed(articles[: args.idle_tries], f"idle-{system.name}"))
-        result.idle, result.idle_stages = idle_run.latencies, idle_run.stages_text()
-        say(
-            f"  {system.name} one article on an idle system: median {ms(statistics.median(result.idle))} "
-            f"({ms(min(result.idle))}-{ms(max(result.idle))}, {len(result.idle)} tries)"
-        )
-    return result, batches
 
 
 async def sweep(load: Load, system: System, articles: list[dict], peak: float, args) -> list[tuple[float, Run]]:
@@ -718,29 +705,102 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
-async def bench(args: argparse.Namespace, lab: Lab, articles: list[dict], model: ModelFigures) -> int:
-    model_rate = statistics.median(model.batched)
+async def bench(args: argparse.Namespace, lab: Lab, articles: list[dict], model: ModelBench) -> int:
     load = Load(lab.broker.bootstrap, args.partitions, lab.broker.pid)
     await load.start()
     results: dict[str, Result] = {}
     batches: dict[str, Batches] = {}
     points: list[tuple[float, Run]] = []
     scale: tuple[list[float], list[float]] | None = None
+    systems: dict[str, System] = {}
     try:
-        say("\n== worker (model in a child process: NEWSEVENTS_MODEL_PROCESSES=1, the default)")
-        worker = lab.worker("worker", "proc")
-        w, batches["worker"] = await measure_system(load, worker, articles, args)
-        results["worker"] = w
-        rate = w.median * args.rate_fraction
-        pid = worker.proc.pid
+        say("\n== starting the systems (each on its own topics; idle while the others are measured)")
+        systems["worker"] = lab.worker("worker", "proc", wait=False)
+        if "thread" not in args.skip:
+            systems["thread"] = lab.worker(
+                "worker-thread", "thread", extra={"NEWSEVENTS_MODEL_PROCESSES": "0"}, wait=False
+            )
+        if "plain" not in args.skip:
+            systems["plain"] = lab.baseline("plain", "plain")
+        if "naive" not in args.skip:
+            systems["naive"] = lab.baseline("naive", "naive")
+        for system in systems.values():
+            if system.port:
+                lab.ready(system)
+            await warm(load, system, articles)
+        say(
+            "  worker: newsevents worker, model in a child process (NEWSEVENTS_MODEL_PROCESSES=1, the default)\n"
+            "  thread: newsevents worker, model in a thread (NEWSEVENTS_MODEL_PROCESSES=0)\n"
+            "  plain: aiokafka getmany(500) -> process_batch + story grouping in a thread -> send all -> commit\n"
+            "  naive: a Faust agent that classifies each article and awaits each send"
+        )
+
+        say(f"\n== throughput: {args.repeats} rounds of model only, then each system in turn (paired ratios)")
+        before = {name: s.metrics() for name, s in systems.items() if s.port}
+        for name in systems:
+            results[name] = Result(name)
+        for r in range(args.repeats):
+            say(f"  round {r + 1}: model only {model.batched():.0f} articles/s")
+            for name, system in systems.items():
+                load_articles = articles[: args.naive_articles] if name == "naive" else articles
+                run = await load.run(system, keyed(load_articles, f"tput-{name}-{r}"))
+                results[name].runs.append(run)
+                say(
+                    f"  round {r + 1}: {name} {run.throughput:.0f} articles/s ({run.n} in {run.seconds:.1f} s); "
+                    f"CPU per article: {cpu_text(run.cpu)}"
+                )
+        for name, result in results.items():
+            result.throughput = [run.throughput for run in result.runs]
+            result.cpu = {k: statistics.median(run.cpu[k] for run in result.runs) for k in result.runs[0].cpu}
+            if name in before:
+                wall = sum(run.seconds for run in result.runs)
+                batches[name] = batch_figures(before[name], systems[name].metrics(), wall)
+
+        rate = results["worker"].median * args.rate_fraction
+        n = max(200, int(rate * args.latency_seconds))
+        say(f"\n== latency at {rate:.0f} articles/s ({args.rate_fraction:.0%} of the worker's median), {n} articles")
+        for name, system in systems.items():
+            if name == "naive":
+                continue  # slower than the rate: its queue would only grow
+            result = results[name]
+            result.latency = await load.run(system, keyed(articles[:n], f"lat-{name}"), rate=rate)
+            say(f"  {name}: {result.latency.latency_text()}")
+            if result.latency.classify_stage:
+                say(f"    {result.latency.stages_text()}")
+
+        say(f"\n== one article on an idle system, {args.idle_tries} tries each, taking turns")
+        idle_systems = {k: v for k, v in systems.items() if k != "naive"}
+        idle_runs: dict[str, list[Run]] = {k: [] for k in idle_systems}
+        for i in range(args.idle_tries):
+            for name, system in idle_systems.items():
+                idle_runs[name].append(await load.idle(system, keyed([articles[i]], f"idle-{name}-{i}")))
+        for name, runs in idle_runs.items():
+            joined = Run(
+                len(runs),
+                sum(r.seconds for r in runs),
+                [r.latencies[0] for r in runs],
+                classify_stage=[x for r in runs for x in r.classify_stage],
+            )
+            results[name].idle = joined.latencies
+            results[name].idle_stages = joined.stages_text() if len(joined.classify_stage) == len(runs) else ""
+            say(
+                f"  {name}: median {ms(statistics.median(joined.latencies))} "
+                f"({ms(min(joined.latencies))}-{ms(max(joined.latencies))})"
+            )
+        pid = systems["worker"].proc.pid
         say(
             f"  resident memory now: worker {rss_mb(pid):.0f} MB, "
             f"model child {sum(rss_mb(c) for c in model_children(pid)):.0f} MB"
         )
+        for name in ("thread", "plain", "naive"):
+            if name in systems:
+                lab.stop(systems.pop(name))
+
+        worker = systems["worker"]
         if "sweep" not in args.skip:
-            say("  load sweep (offered load as a share of the worker's median throughput):")
-            points = await sweep(load, worker, articles, w.median, args)
-            chart(points, model_rate, args.chart)
+            say("\n== load sweep on the worker (offered load as a share of its median throughput)")
+            points = await sweep(load, worker, articles, results["worker"].median, args)
+            chart(points, statistics.median(model.figures.batched), args.chart)
             say(f"  chart written to {args.chart}")
         if "scale" not in args.skip:
             if len(os.sched_getaffinity(0)) < 2:
@@ -749,28 +809,11 @@ async def bench(args: argparse.Namespace, lab: Lab, articles: list[dict], model:
                 say("\n== scale-out: 1 vs 2 workers, each pinned to one core with taskset (broker and load unpinned)")
                 scale = await scale_out(lab, load, worker, articles, args)
         lab.stop(worker)
-
-        if "thread" not in args.skip:
-            say("\n== worker with the model in a thread (NEWSEVENTS_MODEL_PROCESSES=0), same latency load")
-            system = lab.worker("worker-thread", "thread", extra={"NEWSEVENTS_MODEL_PROCESSES": "0"})
-            results["thread"], batches["thread"] = await measure_system(load, system, articles, args, rate=rate)
-            lab.stop(system)
-        if "plain" not in args.skip:
-            say("\n== plain aiokafka loop: getmany(500) -> process_batch + stories in a thread -> send all -> commit")
-            system = lab.baseline("plain", "plain")
-            results["plain"], _ = await measure_system(load, system, articles, args, rate=rate)
-            lab.stop(system)
-        if "naive" not in args.skip:
-            say("\n== naive Faust agent: one article at a time, classify and await each send")
-            system = lab.baseline("naive", "naive")
-            naive_articles = articles[: args.naive_articles]
-            results["naive"], _ = await measure_system(load, system, naive_articles, args, latency=False, idle=False)
-            lab.stop(system)
         mem = await memory(lab, load, articles, args) if args.memory_articles else None
     finally:
         await load.stop()
 
-    report(args, model, results, batches, points, scale, mem)
+    report(args, model.figures, results, batches, points, scale, mem)
     return 0
 
 
@@ -786,35 +829,41 @@ def report(
     model_rate = statistics.median(model.batched)
     w = results["worker"]
     assert w.latency is not None
-    say("\n== summary (medians; every baseline measured in this run)")
+    say("\n== summary (medians; every baseline measured in this run; ratios are medians of per-round ratios)")
     say(
         f"model only ({model.where}, 1 BLAS thread, batches of {args.batch}): "
-        f"median {model_rate:.0f} articles/s (runs: {runs_text(model.batched)})"
+        f"median {model_rate:.0f} articles/s (rounds: {runs_text(model.batched)})"
     )
-    ratio = w.median / model_rate
+
+    def paired(a: list[float], b: list[float]) -> float:
+        return statistics.median(x / y for x, y in zip(a, b, strict=True))
+
+    ratio = paired(w.throughput, model.batched)
     say(
-        f"pipeline (worker, 1 model process): median {w.median:.0f} articles/s (runs: {runs_text(w.throughput)}); "
+        f"pipeline (worker, 1 model process): median {w.median:.0f} articles/s (rounds: {runs_text(w.throughput)}); "
         f"pipeline / model only = {ratio:.2f}  [goal >= 0.85: {verdict(ratio >= 0.85)}]"
     )
     if "plain" in results:
         p = results["plain"]
+        vs_plain = paired(w.throughput, p.throughput)
         say(
-            f"plain aiokafka loop: median {p.median:.0f} articles/s (runs: {runs_text(p.throughput)}); "
-            f"plain / model only = {p.median / model_rate:.2f}; worker / plain = {w.median / p.median:.2f}  "
-            f"[goal >= 1: {verdict(w.median >= p.median)}]"
+            f"plain aiokafka loop: median {p.median:.0f} articles/s (rounds: {runs_text(p.throughput)}); "
+            f"plain / model only = {paired(p.throughput, model.batched):.2f}; worker / plain = {vs_plain:.2f}  "
+            f"[goal >= 1: {verdict(vs_plain >= 1)}]"
         )
     if "naive" in results:
         nv = results["naive"]
+        vs_naive = paired(w.throughput, nv.throughput)
         say(
             f"naive Faust agent (one article at a time): median {nv.median:.0f} articles/s "
-            f"(runs: {runs_text(nv.throughput)}); worker / naive = {w.median / nv.median:.1f}x  "
-            f"[goal >= 5x: {verdict(w.median >= 5 * nv.median)}]"
+            f"(rounds: {runs_text(nv.throughput)}); worker / naive = {vs_naive:.1f}x  "
+            f"[goal >= 5x: {verdict(vs_naive >= 5)}]"
         )
     if "thread" in results:
         t = results["thread"]
         say(
-            f"worker, model in a thread: median {t.median:.0f} articles/s (runs: {runs_text(t.throughput)}); "
-            f"process / thread = {w.median / t.median:.2f}"
+            f"worker, model in a thread: median {t.median:.0f} articles/s (rounds: {runs_text(t.throughput)}); "
+            f"process / thread = {paired(w.throughput, t.throughput):.2f}"
         )
     p99 = pct(w.latency.latencies, 99)
     say(
@@ -954,9 +1003,10 @@ def main() -> int:
         f"{len(articles)} articles, mean {statistics.mean(len(json.dumps(a)) for a in articles):.0f} bytes; "
         f"{os.cpu_count()} cores; load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
-    say("\n== model only")
-    model = model_only(settings, keyed(articles[: args.model_articles], "model"), args.batch, args.repeats)
-    say(f"  batched runs: {runs_text(model.batched)} articles/s; one at a time: {runs_text(model.single)}")
+    say("\n== model only: one article per call, and the stages on their own")
+    model = ModelBench(settings, keyed(articles[: args.model_articles], "model"), args.batch)
+    model.stages(args.repeats)
+    say(f"  one at a time: {runs_text(model.figures.single)} articles/s")
 
     work = Path(tempfile.mkdtemp(prefix="newsevents-bench-"))
     lab = Lab(work, args.partitions, args.batch)
