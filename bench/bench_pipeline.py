@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import shutil
 import statistics
@@ -56,6 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 from prometheus_client.parser import text_string_to_metric_families
 from threadpoolctl import threadpool_limits
 
@@ -69,6 +71,8 @@ from newsevents.streams.broker import LocalBroker, default_cache_dir, ensure_kaf
 from newsevents.streams.pipeline import Output, RawRecord, process_batch
 from newsevents.streams.processes import stop_gracefully, wait_for_http
 from newsevents.streams.story_stage import StoryGrouper
+from newsevents.streams.topics import ensure_topics_async
+from newsevents.streams.worker import story_topics, worker_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIPPABLE = ("thread", "plain", "naive", "scale", "sweep")
@@ -357,6 +361,10 @@ class Lab:
             **(extra or {}),
         }
 
+    def settings(self, prefix: str) -> Settings:
+        """The settings a system on ``prefix`` runs with (any web port)."""
+        return Settings.from_env(self.env(prefix, f"{prefix}-app", 1))
+
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str], topics: Topics, port: int | None) -> System:
         log_path = self.work / f"{name}.log"
         with open(log_path, "wb") as log:  # the child keeps its own descriptor
@@ -442,6 +450,29 @@ class Load:
 
     def tps(self, *topics: str) -> list[TopicPartition]:
         return [TopicPartition(t, p) for t in topics for p in range(self.partitions)]
+
+    async def prepare(self, settings: Settings, taxonomy: Sequence[str], timeout: float = 60) -> None:
+        """Create a system's topics and wait until the broker serves them.
+
+        A consumer group that joins before its topics' metadata has reached the
+        broker's cache is assigned nothing, and aiokafka looks again only after
+        ``metadata_max_age_ms`` (5 minutes); seen here when four systems started
+        at once on a busy machine. Creating the topics first avoids that.
+        """
+        await ensure_topics_async(
+            settings, worker_topics(settings, list(taxonomy)), settings.partitions, special=story_topics(settings)
+        )
+        topics = settings.topics
+        serving = [*self.tps(topics.raw, topics.classified, topics.deadletter), TopicPartition(topics.stories, 0)]
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                await asyncio.wait_for(self.reader.end_offsets(serving), 10)
+                return
+            except (KafkaError, TimeoutError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
 
     async def wait_topics(self, system: System, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
@@ -669,8 +700,11 @@ async def scale_out(lab: Lab, load: Load, first: System, articles: list[dict], a
     return one, [run.throughput for run in runs]
 
 
-async def memory(lab: Lab, load: Load, articles: list[dict], args) -> list[tuple[int, float, float, float]]:
+async def memory(
+    lab: Lab, load: Load, articles: list[dict], taxonomy: Sequence[str], args: argparse.Namespace
+) -> list[tuple[int, float, float, float]]:
     """A worker fed ``--memory-articles`` in chunks at full speed; RSS of it and its model child after each."""
+    await load.prepare(lab.settings("mem"), taxonomy)
     extra = {"NEWSEVENTS_STORY_WINDOW_HOURS": str(args.memory_window_hours)}
     system = lab.worker("worker-memory", "mem", extra=extra)
     try:
@@ -715,6 +749,8 @@ async def bench(args: argparse.Namespace, lab: Lab, articles: list[dict], model:
     systems: dict[str, System] = {}
     try:
         say("\n== starting the systems (each on its own topics; idle while the others are measured)")
+        for prefix in ("proc", "thread", "plain", "naive"):
+            await load.prepare(lab.settings(prefix), model.classifier.taxonomy)
         systems["worker"] = lab.worker("worker", "proc", wait=False)
         if "thread" not in args.skip:
             systems["thread"] = lab.worker(
@@ -809,7 +845,7 @@ async def bench(args: argparse.Namespace, lab: Lab, articles: list[dict], model:
                 say("\n== scale-out: 1 vs 2 workers, each pinned to one core with taskset (broker and load unpinned)")
                 scale = await scale_out(lab, load, worker, articles, args)
         lab.stop(worker)
-        mem = await memory(lab, load, articles, args) if args.memory_articles else None
+        mem = await memory(lab, load, articles, model.classifier.taxonomy, args) if args.memory_articles else None
     finally:
         await load.stop()
 
@@ -997,6 +1033,8 @@ def main() -> int:
         parser.error(f"--skip takes {','.join(SKIPPABLE)}")
 
     started = time.monotonic()
+    # The reader asks for topics before they exist; aiokafka logs each miss as an error.
+    logging.getLogger("aiokafka.cluster").setLevel(logging.CRITICAL)
     settings = Settings.from_env()
     articles = bench_articles(max(args.articles, args.model_articles, 200))
     say(
