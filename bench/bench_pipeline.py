@@ -657,7 +657,12 @@ def chart(points: list[tuple[float, Run]], model_rate: float, path: Path) -> Non
     top.set_ylabel("throughput (articles/s)")
     top.set_ylim(bottom=0)
     top.legend(loc="upper left", fontsize=8)
-    top.set_title("newsevents worker on a local broker; 2 cores shared by broker, worker and load", fontsize=10)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    top.set_title(
+        f"newsevents worker on a local broker; {os.cpu_count()} cores shared by broker, worker, load "
+        f"and other work (load average {load})",
+        fontsize=9,
+    )
     bottom.plot(offered, [pct(r.latencies, 50) * 1000 for _, r in points], "s-", color="tab:orange", label="p50")
     bottom.plot(offered, [pct(r.latencies, 99) * 1000 for _, r in points], "^-", color="tab:red", label="p99")
     bottom.axhline(250, color="tab:red", ls="--", alpha=0.5, label="p99 goal, 250 ms")
