@@ -588,11 +588,6 @@ class Batches:
     publish: float  # s per batch
     wall: float  # s per batch (run windows / batches)
 
-    @property
-    def overlap(self) -> float:
-        """Share of classify+publish time that ran concurrently (> 0 means the stages overlap)."""
-        return max(0.0, 1 - self.wall / (self.classify + self.publish))
-
 
 def batch_figures(before: dict[str, float], after: dict[str, float], wall: float) -> Batches:
     def delta(name: str) -> float:
