@@ -12,7 +12,10 @@ falls on all of them alike and the ratios are taken per round:
 * ``newsevents worker`` as shipped (model in a child process), then with
   ``NEWSEVENTS_MODEL_PROCESSES=0`` (model in a thread);
 * a plain aiokafka loop and a naive per-article Faust agent
-  (``bench/baselines.py``), writing the same outputs as the worker.
+  (``bench/baselines.py``), writing the same outputs as the worker;
+* the worker of the last release before this one (``--before-rev``, run from
+  its own source tree extracted with ``git archive``): "today's throughput"
+  that the companies and stories may cost at most 30% of.
 
 For each: throughput (median of ``--repeats`` pushes of ``--articles`` at full
 speed: articles / (last classified output's CreateTime - first input's
@@ -75,7 +78,9 @@ from newsevents.streams.topics import ensure_topics_async
 from newsevents.streams.worker import story_topics, worker_topics
 
 ROOT = Path(__file__).resolve().parent.parent
-SKIPPABLE = ("thread", "plain", "naive", "scale", "sweep")
+SKIPPABLE = ("thread", "plain", "naive", "before", "scale", "sweep")
+#: The release before companies, stories and the new worker (the base of issues 7-12).
+BEFORE_REV = "6ea00fc"
 
 
 # ----------------------------------------------------------------------------- figures
@@ -365,10 +370,12 @@ class Lab:
         """The settings a system on ``prefix`` runs with (any web port)."""
         return Settings.from_env(self.env(prefix, f"{prefix}-app", 1))
 
-    def _spawn(self, name: str, cmd: list[str], env: dict[str, str], topics: Topics, port: int | None) -> System:
+    def _spawn(
+        self, name: str, cmd: list[str], env: dict[str, str], topics: Topics, port: int | None, cwd: Path | None = None
+    ) -> System:
         log_path = self.work / f"{name}.log"
         with open(log_path, "wb") as log:  # the child keeps its own descriptor
-            proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
         system = System(name, topics, proc, log_path, port)
         self.systems.append(system)
         return system
@@ -397,6 +404,17 @@ class Lab:
             wait_for_http(f"http://127.0.0.1:{system.port}/health", system.proc, timeout=180)
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}\n{system.tail()}") from exc
+
+    def before(self, rev: str, prefix: str) -> System:
+        """The worker of an earlier revision, from its own source tree (its imports shadow ours on PYTHONPATH)."""
+        tree = self.work / f"rev-{rev}"
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+        port = free_port()
+        env = {**self.env(prefix, f"{prefix}-app", port), "PYTHONPATH": str(tree)}
+        cmd = [sys.executable, "-m", "newsevents.cli", "worker", "-l", "warn"]
+        return self._spawn("before", cmd, env, Topics(prefix), port, cwd=tree)
 
     def baseline(self, kind: str, prefix: str) -> System:
         cmd = [sys.executable, str(ROOT / "bench" / "baselines.py"), kind]
@@ -749,7 +767,7 @@ async def bench(args: argparse.Namespace, lab: Lab, articles: list[dict], model:
     systems: dict[str, System] = {}
     try:
         say("\n== starting the systems (each on its own topics; idle while the others are measured)")
-        for prefix in ("proc", "thread", "plain", "naive"):
+        for prefix in ("proc", "thread", "plain", "naive", "before"):
             await load.prepare(lab.settings(prefix), model.classifier.taxonomy)
         systems["worker"] = lab.worker("worker", "proc", wait=False)
         if "thread" not in args.skip:
@@ -760,6 +778,8 @@ async def bench(args: argparse.Namespace, lab: Lab, articles: list[dict], model:
             systems["plain"] = lab.baseline("plain", "plain")
         if "naive" not in args.skip:
             systems["naive"] = lab.baseline("naive", "naive")
+        if "before" not in args.skip:
+            systems["before"] = lab.before(args.before_rev, "before")
         for system in systems.values():
             if system.port:
                 lab.ready(system)
@@ -768,7 +788,8 @@ async def bench(args: argparse.Namespace, lab: Lab, articles: list[dict], model:
             "  worker: newsevents worker, model in a child process (NEWSEVENTS_MODEL_PROCESSES=1, the default)\n"
             "  thread: newsevents worker, model in a thread (NEWSEVENTS_MODEL_PROCESSES=0)\n"
             "  plain: aiokafka getmany(500) -> process_batch + story grouping in a thread -> send all -> commit\n"
-            "  naive: a Faust agent that classifies each article and awaits each send"
+            "  naive: a Faust agent that classifies each article and awaits each send\n"
+            f"  before: the worker of revision {args.before_rev} (the last release: no companies, no stories)"
         )
 
         say(f"\n== throughput: {args.repeats} rounds of model only, then each system in turn (paired ratios)")
@@ -828,7 +849,7 @@ async def bench(args: argparse.Namespace, lab: Lab, articles: list[dict], model:
             f"  resident memory now: worker {rss_mb(pid):.0f} MB, "
             f"model child {sum(rss_mb(c) for c in model_children(pid)):.0f} MB"
         )
-        for name in ("thread", "plain", "naive"):
+        for name in ("thread", "plain", "naive", "before"):
             if name in systems:
                 lab.stop(systems.pop(name))
 
@@ -901,6 +922,14 @@ def report(
             f"worker, model in a thread: median {t.median:.0f} articles/s (rounds: {runs_text(t.throughput)}); "
             f"process / thread = {paired(w.throughput, t.throughput):.2f}"
         )
+    if "before" in results:
+        bf = results["before"]
+        vs_before = paired(w.throughput, bf.throughput)
+        say(
+            f"the last release's worker ({args.before_rev}): median {bf.median:.0f} articles/s "
+            f"(rounds: {runs_text(bf.throughput)}); worker with companies and stories / last release = "
+            f"{vs_before:.2f}  [issue 10 goal >= 0.70: {verdict(vs_before >= 0.70)}]"
+        )
     p99 = pct(w.latency.latencies, 99)
     say(
         f"latency at {args.rate_fraction:.0%} of the worker's throughput ({len(w.latency.latencies)} articles): "
@@ -908,7 +937,7 @@ def report(
     )
     if w.latency.classify_stage:
         say(f"  of which {w.latency.stages_text()}")
-    for name in ("thread", "plain"):
+    for name in ("thread", "plain", "before"):
         other = results.get(name)
         if other and other.latency:
             say(f"  same offered load, {name}: {other.latency.latency_text()}")
@@ -919,7 +948,7 @@ def report(
     )
     if w.idle_stages:
         say(f"  of which {w.idle_stages}")
-    for name in ("thread", "plain"):
+    for name in ("thread", "plain", "before"):
         other = results.get(name)
         if other and other.idle:
             say(f"  {name}: median {ms(statistics.median(other.idle))}")
@@ -1008,6 +1037,9 @@ def main() -> int:
     parser.add_argument("--latency-seconds", type=float, default=6.0, help="length of the latency run")
     parser.add_argument("--idle-tries", type=int, default=15)
     parser.add_argument("--naive-articles", type=int, default=300, help="articles per naive-agent run")
+    parser.add_argument(
+        "--before-rev", default=BEFORE_REV, help=f"git revision of the last release's worker (default {BEFORE_REV})"
+    )
     parser.add_argument(
         "--sweep",
         type=lambda s: [float(x) for x in s.split(",")],
