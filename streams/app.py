@@ -314,7 +314,12 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
         await consumer.start()
         await story_consumer.start()
         source = state.source = BatchSource(
-            consumer, [topics.raw], batch_size=settings.batch_size, room=flow.room, handle=submit(flow)
+            consumer,
+            [topics.raw],
+            batch_size=settings.batch_size,
+            room=flow.room,
+            handle=submit(flow),
+            outage=state.outage,
         )
         story_source = state.story_source = BatchSource(
             story_consumer,
@@ -324,6 +329,7 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
             handle=submit(story_flow),
             on_assigned=rebuild_index,
             on_revoked=drop_index,
+            outage=state.outage,
         )
         kafka["loops"] = [
             asyncio.create_task(run_loop(source, "classify"), name="newsevents-classify"),
@@ -404,17 +410,28 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
         except Exception as exc:  # stats are refreshed every interval: a failed round is not worth a crash
             state.outage.failing("stats", exc)
 
+    lag_labels: set[tuple[str, str]] = set()  # the consumer-lag series published last second
+
     @app.timer(1.0, name="watch-progress")
     async def watch_progress() -> None:
         state.outage.expire()
         waiting = 0
+        held: set[tuple[str, str]] = set()
         for source, flow in ((state.source, state.flow), (state.story_source, state.story_flow)):
             lag = 0
             if source is not None:
+                source.retry_commit()
                 for tp, behind in source.lag().items():
-                    state.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(behind)
+                    labels = (tp.topic, str(tp.partition))
+                    state.metrics.consumer_lag.labels(*labels).set(behind)
+                    held.add(labels)
                     lag += behind
             waiting += max(lag, flow.in_flight if flow else 0)
+        # Partitions handed to another worker drop out of the gauge instead of showing their last lag forever.
+        for labels in lag_labels - held:
+            state.metrics.consumer_lag.remove(*labels)
+        lag_labels.clear()
+        lag_labels.update(held)
         state.health.note_waiting(waiting)
 
     @app.timer(settings.reload_interval, name="reload-model")
