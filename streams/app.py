@@ -108,17 +108,22 @@ def _token_middleware(token: str) -> Any:
     """Require ``Authorization: Bearer <token>`` (or the cookie a ``?token=`` visit sets) on every path."""
     expected = token.encode()
 
+    def matches(given: str) -> bool:
+        # aiohttp hands undecodable header bytes over as surrogates: compare bytes, never raise.
+        return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected)
+
     @aioweb.middleware
     async def require_token(request: aioweb.Request, handler: Any) -> aioweb.StreamResponse:
-        header = request.headers.get("Authorization", "")
-        given = header[7:] if header.startswith("Bearer ") else request.cookies.get("newsevents_token", "")
+        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+        given = credentials.strip() if scheme.lower() == "bearer" else request.cookies.get("newsevents_token", "")
         query = request.query.get("token", "")
-        if query and hmac.compare_digest(query.encode(), expected):
+        if query and matches(query):
             # A browser cannot send a header with page loads and server-sent events: hand it a cookie.
-            response = aioweb.HTTPFound(request.rel_url.with_query(None))
-            response.set_cookie("newsevents_token", query, httponly=True, samesite="Strict")
+            # The redirect is relative, so it stays under the path prefix a reverse proxy may add.
+            response = aioweb.HTTPFound("./" + request.rel_url.path.rsplit("/", 1)[-1])
+            response.set_cookie("newsevents_token", query, httponly=True, samesite="Strict", secure=request.secure)
             raise response
-        if not hmac.compare_digest(given.encode(), expected):
+        if not given or not matches(given):
             return aioweb.json_response(
                 {"error": "a bearer token is required"}, status=401, headers={"WWW-Authenticate": "Bearer"}
             )
