@@ -190,7 +190,7 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
         for r in done.records:
             if r.timestamp:
                 m.latency.observe(max(0.0, now - r.timestamp))
-        state.health.progressed()
+        state.health.progressed("classify")
 
     def on_failure(loop_name: str) -> Callable[[BaseException], Awaitable[None]]:
         async def crashed(exc: BaseException) -> None:
@@ -216,6 +216,7 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
         m.stories.inc(len(done.records) - done.result.duplicates)
         m.duplicates.inc(done.result.duplicates)
         m.story_index_articles.set(len(grouper.index))
+        state.health.progressed("stories")
 
     async def run_loop(source: BatchSource, loop_name: str) -> None:
         try:
@@ -420,9 +421,9 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
     @app.timer(1.0, name="watch-progress")
     async def watch_progress() -> None:
         state.outage.expire()
-        waiting = 0
         held: set[tuple[str, str]] = set()
-        for source, flow in ((state.source, state.flow), (state.story_source, state.story_flow)):
+        loops = (("classify", state.source, state.flow), ("stories", state.story_source, state.story_flow))
+        for name, source, flow in loops:
             lag = 0
             if source is not None:
                 source.retry_commit()
@@ -431,13 +432,12 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
                     state.metrics.consumer_lag.labels(*labels).set(behind)
                     held.add(labels)
                     lag += behind
-            waiting += max(lag, flow.in_flight if flow else 0)
+            state.health.note_waiting(max(lag, flow.in_flight if flow else 0), name)
         # Partitions handed to another worker drop out of the gauge instead of showing their last lag forever.
         for labels in lag_labels - held:
             state.metrics.consumer_lag.remove(*labels)
         lag_labels.clear()
         lag_labels.update(held)
-        state.health.note_waiting(waiting)
 
     @app.timer(settings.reload_interval, name="reload-model")
     async def reload_model() -> None:

@@ -27,6 +27,24 @@ def test_waiting_records_without_progress_turn_health_red_with_a_reason():
     assert health.check()[0]
 
 
+def test_each_loop_is_judged_on_its_own_progress():
+    clock = Clock()
+    health = Health(stall_seconds=30, clock=clock)
+    health.note_waiting(0, "classify")  # classified everything
+    health.note_waiting(4000, "stories")  # the story stage works off its backlog
+    for _ in range(10):
+        clock.now += 5
+        health.progressed("stories")
+        assert health.check() == (True, None)
+    health.note_waiting(300, "classify")  # new records, and the classify loop is stuck
+    for _ in range(7):
+        clock.now += 5
+        health.progressed("stories")
+    healthy, reason = health.check()
+    assert not healthy and reason.endswith("while 300 records wait (classify)")
+    assert health.waiting == 4300
+
+
 def test_a_crash_is_reported_until_the_worker_stops():
     health = Health()
     health.crash("classify agent crashed: RuntimeError: boom")
