@@ -230,7 +230,8 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
         """Runs the grouper on the story stage's batches, off the event loop (one batch at a time)."""
 
         async def process(self, records: Sequence[RawRecord]) -> BatchResult:
-            return await asyncio.to_thread(grouper.group, records)
+            async with index_lock:
+                return await asyncio.to_thread(grouper.group, records)
 
         async def load(self, path: str) -> ModelInfo:
             return state.model
@@ -240,10 +241,14 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
 
     async def rebuild_index(assigned: set[Any]) -> None:
         """Taking the story partition: rebuild the index from its persisted entries first."""
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-
         if not any(tp.topic == topics.stories for tp in assigned):
             return
+        async with index_lock:
+            await read_index()
+
+    async def read_index() -> None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
         started = time.monotonic()
         grouper.reset()
         reader = AIOKafkaConsumer(enable_auto_commit=False, auto_offset_reset="earliest", **client_args(settings))
@@ -256,7 +261,8 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
             restored = 0
             while await reader.position(tp) < end:
                 fetched = await reader.getmany(tp, timeout_ms=1000, max_records=5000)
-                entries = [(m.key.decode(), m.value) for m in fetched.get(tp, []) if m.key and m.value]
+                records = fetched.get(tp, [])
+                entries = [(m.key.decode("utf-8", "replace"), m.value) for m in records if m.key and m.value]
                 # In a thread: a large index takes seconds, and heartbeats must go on.
                 restored += await asyncio.to_thread(restore_all, entries)
         finally:
@@ -269,10 +275,13 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
 
     async def drop_index(revoked: set[Any]) -> None:
         if any(tp.topic == topics.stories for tp in revoked):
-            grouper.reset()
+            async with index_lock:  # a batch still grouping (the hand-over timed out) finishes first
+                grouper.reset()
             state.metrics.story_index_articles.set(0)
 
     grouper = StoryGrouper(topics, window=settings.story_window_hours * 3600)
+    # The index is used from threads (grouping, rebuilding): one user at a time.
+    index_lock = asyncio.Lock()
 
     async def start_outputs() -> None:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer

@@ -152,6 +152,7 @@ class BatchSource:
         self._progress = asyncio.Event()
         self._commit_lock = asyncio.Lock()
         self._retry: asyncio.Task | None = None
+        self._ready: set[TopicPartition] = set()  # assigned, and on_assigned has finished
         self._outage = outage or OutageLog(log)
         self.stopping = False
 
@@ -163,11 +164,28 @@ class BatchSource:
             if self.stopping:
                 break
             messages = await self.consumer.getmany(timeout_ms=200, max_records=self._batch_size)
-            batch = records_of(messages)
+            batch = records_of(self._ready_only(messages))
             if not batch.records or self.stopping:
                 continue
             self.tracker.fetched(batch)
             await self._handle(batch)
+
+    def _ready_only(self, messages: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, list[Any]]:
+        """The records of partitions whose ``on_assigned`` has finished.
+
+        aiokafka starts fetching newly assigned partitions before it calls the
+        listener, so records can arrive while ``on_assigned`` still runs (the
+        story stage rebuilds its index there). Those are given back: the
+        partition is rewound to them and paused until :meth:`taken` is done.
+        """
+        ready: dict[TopicPartition, list[Any]] = {}
+        for tp, items in messages.items():
+            if tp in self._ready:
+                ready[tp] = items
+            elif items and tp in self.consumer.assignment():
+                self.consumer.seek(tp, items[0].offset)
+                self.consumer.pause(tp)
+        return ready
 
     async def finished(self, batch: Batch) -> None:
         """The batch's outputs are acknowledged: commit what became contiguous."""
@@ -204,6 +222,7 @@ class BatchSource:
 
     async def hand_over(self, revoked: set[TopicPartition]) -> None:
         """Before partitions go to another worker: finish their batches and commit them."""
+        self._ready -= revoked
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._hand_over_timeout
         while self.tracker.busy(revoked) and loop.time() < deadline:
@@ -222,12 +241,20 @@ class BatchSource:
             await self._on_revoked(revoked)
 
     async def taken(self, assigned: set[TopicPartition]) -> None:
-        for tp in assigned:
-            committed = await self.consumer.committed(tp)
-            if committed is not None:
-                self.tracker.committed({tp: committed})
-        if self._on_assigned is not None:
-            await self._on_assigned(assigned)
+        try:
+            for tp in assigned:
+                committed = await self.consumer.committed(tp)
+                if committed is not None:
+                    self.tracker.committed({tp: committed})
+            if self._on_assigned is not None:
+                await self._on_assigned(assigned)
+        except Exception:
+            # Records must flow whatever went wrong here (the story index, say): a
+            # worker that stops reading is worse than one that groups a few copies apart.
+            log.exception("preparing %d assigned partitions failed; reading them anyway", len(assigned))
+        finally:
+            self._ready |= assigned
+            self.consumer.resume(*(assigned & self.consumer.assignment()))
 
     def stop(self) -> None:
         self.stopping = True

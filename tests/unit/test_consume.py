@@ -106,3 +106,86 @@ async def test_revoked_partitions_are_committed_after_their_batches_finish():
     await publisher
     assert consumer.commits[-1] == {TP: 50}  # committed before the partition moved
     assert revoked == [{TP}]
+
+
+class FakeLog:
+    """A consumer over an in-memory partition: fetches from its position, like aiokafka's."""
+
+    def __init__(self, records: int) -> None:
+        self.values = [f"r{i}".encode() for i in range(records)]
+        self.position = 0
+        self.assigned: set[TopicPartition] = set()
+        self.paused: set[TopicPartition] = set()
+        self.listener = None
+        self.fetched = asyncio.Event()
+
+    def subscribe(self, topics, listener) -> None:
+        self.listener = listener
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.assigned)
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        return None
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        return None
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.position = offset
+
+    def pause(self, *tps: TopicPartition) -> None:
+        self.paused.update(tps)
+
+    def resume(self, *tps: TopicPartition) -> None:
+        self.paused.difference_update(tps)
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict:
+        await asyncio.sleep(0.001)
+        if TP not in self.assigned or TP in self.paused or self.position >= len(self.values):
+            return {}
+        start, self.position = self.position, min(len(self.values), self.position + max_records)
+        self.fetched.set()
+
+        class Message:
+            def __init__(self, offset: int, value: bytes) -> None:
+                self.offset, self.value, self.key, self.timestamp = offset, value, None, None
+
+        return {TP: [Message(o, self.values[o]) for o in range(start, self.position)]}
+
+
+async def test_records_wait_until_the_partition_is_ready():
+    """aiokafka fetches a new partition before its on_assigned callback finishes (the story stage
+    rebuilds its index there): nothing of that partition may be handed out before it has."""
+    consumer = FakeLog(25)
+    handed: list[list[int]] = []
+    rebuilding = asyncio.Event()
+
+    async def rebuild(assigned: set) -> None:
+        await rebuilding.wait()
+
+    async def room() -> None:
+        return None
+
+    async def handle(b: Batch) -> None:
+        handed.append([r.offset for r in b.records])
+        await src.finished(b)
+
+    src = BatchSource(consumer, [TP.topic], batch_size=10, room=room, handle=handle, on_assigned=rebuild)
+    loop = asyncio.create_task(src.run())
+    await asyncio.sleep(0)  # the loop subscribes
+    consumer.assigned.add(TP)  # aiokafka assigns, then calls the listener
+    assigning = asyncio.create_task(consumer.listener.on_partitions_assigned({TP}))
+    await asyncio.wait_for(consumer.fetched.wait(), 5)  # records came in while the index is rebuilt
+    await asyncio.sleep(0.05)
+    assert handed == [] and TP in consumer.paused and consumer.position == 0  # given back, paused
+    rebuilding.set()
+    await assigning
+    for _ in range(200):
+        if sum(len(h) for h in handed) == 25:
+            break
+        await asyncio.sleep(0.01)
+    src.stop()
+    await loop
+    assert [o for h in handed for o in h] == list(range(25))  # all of them, once, in order
+    assert src.tracker.last_committed(TP) == 25
