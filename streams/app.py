@@ -423,7 +423,9 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
         try:
             await asyncio.gather(*[await producer.send(o.topic, o.value, key=o.key) for o in outputs])
         except Exception as exc:  # stats are refreshed every interval: a failed round is not worth a crash
-            state.outage.failing("stats", exc)
+            state.outage.failing("stats", exc, expires=False)
+        else:
+            state.outage.recovered("stats")
 
     lag_labels: set[tuple[str, str]] = set()  # the consumer-lag series published last second
 

@@ -207,7 +207,7 @@ class BatchSource:
                 log.info("commit of %d partitions skipped (%s)", len(offsets), type(exc).__name__)
                 return
             except KafkaError as exc:
-                self._outage.failing("committing", exc)
+                self._outage.failing("committing", exc, expires=False)
                 return
             self._outage.recovered("committing")
             self.tracker.committed(offsets)

@@ -37,6 +37,7 @@ class OutageLog:
         self._last: dict[str, float] = {}  # source -> last failure
         self._summarised: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
+        self._expiring: set[str] = set()  # sources that end by going quiet (no success is ever reported)
 
     def active(self, source: str) -> bool:
         return source in self._since
@@ -45,10 +46,18 @@ class OutageLog:
     def sources(self) -> list[str]:
         return list(self._since)
 
-    def failing(self, source: str, error: object, *, count: int = 1) -> None:
-        """Record a failure; log it only when it starts an outage or a summary is due."""
+    def failing(self, source: str, error: object, *, count: int = 1, expires: bool = True) -> None:
+        """Record a failure; log it only when it starts an outage or a summary is due.
+
+        With ``expires`` the outage ends when the source has been quiet for a while (a log
+        stream has no success to report); without it, only :meth:`recovered` ends it (a
+        publisher stuck in a retry is quiet, not recovered)."""
         now = self._clock()
         self._last[source] = now
+        if expires:
+            self._expiring.add(source)
+        else:
+            self._expiring.discard(source)
         if source not in self._since:
             self._since[source] = self._summarised[source] = now
             self._suppressed[source] = 0
@@ -74,6 +83,7 @@ class OutageLog:
         if started is None:
             return
         self._last.pop(source, None)
+        self._expiring.discard(source)
         self._summarised.pop(source, None)
         suppressed = self._suppressed.pop(source, 0)
         self._log.warning(
@@ -83,7 +93,7 @@ class OutageLog:
     def expire(self, *, quiet_after: float = QUIET_AFTER) -> None:
         """End the outages whose source has been quiet for ``quiet_after`` seconds."""
         now = self._clock()
-        for source in [s for s, last in self._last.items() if now - last >= quiet_after]:
+        for source in [s for s, last in self._last.items() if s in self._expiring and now - last >= quiet_after]:
             self.recovered(source)
 
 

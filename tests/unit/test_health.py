@@ -69,6 +69,25 @@ def test_an_outage_logs_its_start_a_summary_and_its_end(caplog):
     assert outage.sources == []
 
 
+def test_a_source_that_reports_success_ends_its_outage_only_by_succeeding(caplog):
+    """A publisher waiting out its backoff is quiet, not recovered."""
+    clock = Clock()
+    outage = OutageLog(logging.getLogger("test.outage3"), clock=clock)
+    with caplog.at_level(logging.WARNING, logger="test.outage3"):
+        outage.failing("publishing", ConnectionError("refused"), expires=False)
+        outage.failing("kafka", ConnectionError("refused"))
+        clock.now += 60
+        outage.expire(quiet_after=10)
+        assert outage.sources == ["publishing"]  # the log stream went quiet: over; the publisher did not say so
+        outage.recovered("publishing")
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
+        "publishing: failing",
+        "kafka: failing",
+        "kafka: recovered after 60 s",
+        "publishing: recovered after 60 s",
+    ]
+
+
 def test_client_connection_errors_are_summarised_other_records_pass():
     outage = OutageLog(logging.getLogger("test.outage2"))
     keep = ConnectionErrorFilter(outage)
