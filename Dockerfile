@@ -15,6 +15,7 @@ USER newsevents
 ENV NEWSEVENTS_WEB_HOST=0.0.0.0 \
     NEWSEVENTS_DATA_DIR=/home/newsevents/worker
 EXPOSE 6066
+# /health answers 503 when the worker is stuck; with NEWSEVENTS_WEB_TOKEN set it needs the token too.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s \
-  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:6066/health', timeout=2)"
+  CMD python -c "import os, urllib.request as u; u.urlopen(u.Request('http://127.0.0.1:' + os.environ.get('NEWSEVENTS_WEB_PORT', '6066') + '/health', headers={'Authorization': 'Bearer ' + os.environ.get('NEWSEVENTS_WEB_TOKEN', '')}), timeout=2)"
 CMD ["newsevents", "worker"]

@@ -108,17 +108,22 @@ def _token_middleware(token: str) -> Any:
     """Require ``Authorization: Bearer <token>`` (or the cookie a ``?token=`` visit sets) on every path."""
     expected = token.encode()
 
+    def matches(given: str) -> bool:
+        # aiohttp hands undecodable header bytes over as surrogates: compare bytes, never raise.
+        return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected)
+
     @aioweb.middleware
     async def require_token(request: aioweb.Request, handler: Any) -> aioweb.StreamResponse:
-        header = request.headers.get("Authorization", "")
-        given = header[7:] if header.startswith("Bearer ") else request.cookies.get("newsevents_token", "")
+        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+        given = credentials.strip() if scheme.lower() == "bearer" else request.cookies.get("newsevents_token", "")
         query = request.query.get("token", "")
-        if query and hmac.compare_digest(query.encode(), expected):
+        if query and matches(query):
             # A browser cannot send a header with page loads and server-sent events: hand it a cookie.
-            response = aioweb.HTTPFound(request.rel_url.with_query(None))
-            response.set_cookie("newsevents_token", query, httponly=True, samesite="Strict")
+            # The redirect is relative, so it stays under the path prefix a reverse proxy may add.
+            response = aioweb.HTTPFound("./" + request.rel_url.path.rsplit("/", 1)[-1])
+            response.set_cookie("newsevents_token", query, httponly=True, samesite="Strict", secure=request.secure)
             raise response
-        if not hmac.compare_digest(given.encode(), expected):
+        if not given or not matches(given):
             return aioweb.json_response(
                 {"error": "a bearer token is required"}, status=401, headers={"WWW-Authenticate": "Bearer"}
             )
@@ -185,7 +190,7 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
         for r in done.records:
             if r.timestamp:
                 m.latency.observe(max(0.0, now - r.timestamp))
-        state.health.progressed()
+        state.health.progressed("classify")
 
     def on_failure(loop_name: str) -> Callable[[BaseException], Awaitable[None]]:
         async def crashed(exc: BaseException) -> None:
@@ -211,6 +216,7 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
         m.stories.inc(len(done.records) - done.result.duplicates)
         m.duplicates.inc(done.result.duplicates)
         m.story_index_articles.set(len(grouper.index))
+        state.health.progressed("stories")
 
     async def run_loop(source: BatchSource, loop_name: str) -> None:
         try:
@@ -224,7 +230,8 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
         """Runs the grouper on the story stage's batches, off the event loop (one batch at a time)."""
 
         async def process(self, records: Sequence[RawRecord]) -> BatchResult:
-            return await asyncio.to_thread(grouper.group, records)
+            async with index_lock:
+                return await asyncio.to_thread(grouper.group, records)
 
         async def load(self, path: str) -> ModelInfo:
             return state.model
@@ -234,10 +241,14 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
 
     async def rebuild_index(assigned: set[Any]) -> None:
         """Taking the story partition: rebuild the index from its persisted entries first."""
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-
         if not any(tp.topic == topics.stories for tp in assigned):
             return
+        async with index_lock:
+            await read_index()
+
+    async def read_index() -> None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
         started = time.monotonic()
         grouper.reset()
         reader = AIOKafkaConsumer(enable_auto_commit=False, auto_offset_reset="earliest", **client_args(settings))
@@ -250,7 +261,8 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
             restored = 0
             while await reader.position(tp) < end:
                 fetched = await reader.getmany(tp, timeout_ms=1000, max_records=5000)
-                entries = [(m.key.decode(), m.value) for m in fetched.get(tp, []) if m.key and m.value]
+                records = fetched.get(tp, [])
+                entries = [(m.key.decode("utf-8", "replace"), m.value) for m in records if m.key and m.value]
                 # In a thread: a large index takes seconds, and heartbeats must go on.
                 restored += await asyncio.to_thread(restore_all, entries)
         finally:
@@ -263,10 +275,13 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
 
     async def drop_index(revoked: set[Any]) -> None:
         if any(tp.topic == topics.stories for tp in revoked):
-            grouper.reset()
+            async with index_lock:  # a batch still grouping (the hand-over timed out) finishes first
+                grouper.reset()
             state.metrics.story_index_articles.set(0)
 
     grouper = StoryGrouper(topics, window=settings.story_window_hours * 3600)
+    # The index is used from threads (grouping, rebuilding): one user at a time.
+    index_lock = asyncio.Lock()
 
     async def start_outputs() -> None:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -314,7 +329,12 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
         await consumer.start()
         await story_consumer.start()
         source = state.source = BatchSource(
-            consumer, [topics.raw], batch_size=settings.batch_size, room=flow.room, handle=submit(flow)
+            consumer,
+            [topics.raw],
+            batch_size=settings.batch_size,
+            room=flow.room,
+            handle=submit(flow),
+            outage=state.outage,
         )
         story_source = state.story_source = BatchSource(
             story_consumer,
@@ -324,6 +344,7 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
             handle=submit(story_flow),
             on_assigned=rebuild_index,
             on_revoked=drop_index,
+            outage=state.outage,
         )
         kafka["loops"] = [
             asyncio.create_task(run_loop(source, "classify"), name="newsevents-classify"),
@@ -402,20 +423,32 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
         try:
             await asyncio.gather(*[await producer.send(o.topic, o.value, key=o.key) for o in outputs])
         except Exception as exc:  # stats are refreshed every interval: a failed round is not worth a crash
-            state.outage.failing("stats", exc)
+            state.outage.failing("stats", exc, expires=False)
+        else:
+            state.outage.recovered("stats")
+
+    lag_labels: set[tuple[str, str]] = set()  # the consumer-lag series published last second
 
     @app.timer(1.0, name="watch-progress")
     async def watch_progress() -> None:
         state.outage.expire()
-        waiting = 0
-        for source, flow in ((state.source, state.flow), (state.story_source, state.story_flow)):
+        held: set[tuple[str, str]] = set()
+        loops = (("classify", state.source, state.flow), ("stories", state.story_source, state.story_flow))
+        for name, source, flow in loops:
             lag = 0
             if source is not None:
+                source.retry_commit()
                 for tp, behind in source.lag().items():
-                    state.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(behind)
+                    labels = (tp.topic, str(tp.partition))
+                    state.metrics.consumer_lag.labels(*labels).set(behind)
+                    held.add(labels)
                     lag += behind
-            waiting += max(lag, flow.in_flight if flow else 0)
-        state.health.note_waiting(waiting)
+            state.health.note_waiting(max(lag, flow.in_flight if flow else 0), name)
+        # Partitions handed to another worker drop out of the gauge instead of showing their last lag forever.
+        for labels in lag_labels - held:
+            state.metrics.consumer_lag.remove(*labels)
+        lag_labels.clear()
+        lag_labels.update(held)
 
     @app.timer(settings.reload_interval, name="reload-model")
     async def reload_model() -> None:

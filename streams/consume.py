@@ -30,6 +30,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
+from newsevents.streams.logs import OutageLog
 from newsevents.streams.pipeline import RawRecord
 
 log = logging.getLogger("newsevents.worker")
@@ -49,6 +50,7 @@ class OffsetTracker:
 
     def __init__(self) -> None:
         self._queues: dict[TopicPartition, deque[tuple[int, int, Batch]]] = {}
+        self._done_to: dict[TopicPartition, int] = {}  # one past the done prefix, committed or not
         self._committed: dict[TopicPartition, int] = {}
 
     def fetched(self, batch: Batch) -> None:
@@ -56,15 +58,14 @@ class OffsetTracker:
             self._queues.setdefault(tp, deque()).append((first, last, batch))
 
     def committable(self) -> dict[TopicPartition, int]:
-        """Per partition, the offset to commit (one past the last record of the done prefix), when it moved."""
-        offsets: dict[TopicPartition, int] = {}
+        """Per partition, the offset to commit (one past the last record of the done prefix), when it moved.
+
+        An offset stays committable until :meth:`committed` is told it was: a commit
+        that failed is retried by the next call, even if no other batch finishes."""
         for tp, queue in self._queues.items():
-            end = None
             while queue and queue[0][2].done:
-                end = queue.popleft()[1] + 1
-            if end is not None and end > self._committed.get(tp, -1):
-                offsets[tp] = end
-        return offsets
+                self._done_to[tp] = queue.popleft()[1] + 1
+        return {tp: end for tp, end in self._done_to.items() if end > self._committed.get(tp, -1)}
 
     def committed(self, offsets: dict[TopicPartition, int]) -> None:
         self._committed.update(offsets)
@@ -79,6 +80,7 @@ class OffsetTracker:
     def forget(self, tps: Iterable[TopicPartition]) -> None:
         for tp in tps:
             self._queues.pop(tp, None)
+            self._done_to.pop(tp, None)
             self._committed.pop(tp, None)
 
 
@@ -121,7 +123,8 @@ class BatchSource:
     ``handle(batch)`` starts work on a batch and returns; :meth:`finished` is
     called when the batch's outputs are acknowledged. ``on_assigned`` runs
     (awaited) when the consumer takes partitions, before any of their records
-    are handed out; ``on_revoked`` after partitions are handed over.
+    are handed out; ``on_revoked`` after partitions are handed over. Commit
+    failures go to ``outage`` (one line when they start and when they end).
     """
 
     def __init__(
@@ -135,6 +138,7 @@ class BatchSource:
         on_assigned: Callable[[set[TopicPartition]], Awaitable[None]] | None = None,
         on_revoked: Callable[[set[TopicPartition]], Awaitable[None]] | None = None,
         hand_over_timeout: float = 8.0,
+        outage: OutageLog | None = None,
     ) -> None:
         self.consumer = consumer
         self._topics = list(topics)
@@ -147,6 +151,9 @@ class BatchSource:
         self.tracker = OffsetTracker()
         self._progress = asyncio.Event()
         self._commit_lock = asyncio.Lock()
+        self._retry: asyncio.Task | None = None
+        self._ready: set[TopicPartition] = set()  # assigned, and on_assigned has finished
+        self._outage = outage or OutageLog(log)
         self.stopping = False
 
     async def run(self) -> None:
@@ -157,11 +164,28 @@ class BatchSource:
             if self.stopping:
                 break
             messages = await self.consumer.getmany(timeout_ms=200, max_records=self._batch_size)
-            batch = records_of(messages)
+            batch = records_of(self._ready_only(messages))
             if not batch.records or self.stopping:
                 continue
             self.tracker.fetched(batch)
             await self._handle(batch)
+
+    def _ready_only(self, messages: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, list[Any]]:
+        """The records of partitions whose ``on_assigned`` has finished.
+
+        aiokafka starts fetching newly assigned partitions before it calls the
+        listener, so records can arrive while ``on_assigned`` still runs (the
+        story stage rebuilds its index there). Those are given back: the
+        partition is rewound to them and paused until :meth:`taken` is done.
+        """
+        ready: dict[TopicPartition, list[Any]] = {}
+        for tp, items in messages.items():
+            if tp in self._ready:
+                ready[tp] = items
+            elif items and tp in self.consumer.assignment():
+                self.consumer.seek(tp, items[0].offset)
+                self.consumer.pause(tp)
+        return ready
 
     async def finished(self, batch: Batch) -> None:
         """The batch's outputs are acknowledged: commit what became contiguous."""
@@ -177,17 +201,28 @@ class BatchSource:
             try:
                 await self.consumer.commit(offsets)
             except (CommitFailedError, IllegalStateError) as exc:
-                # A rebalance took partitions meanwhile: their new owner starts
-                # from the last commit, so this costs duplicates, not records.
+                # A rebalance meanwhile. Partitions that moved are forgotten when handed
+                # over (their new owner starts from the last commit: duplicates, never
+                # losses); the ones kept are committed by the next call.
                 log.info("commit of %d partitions skipped (%s)", len(offsets), type(exc).__name__)
                 return
             except KafkaError as exc:
-                log.warning("commit failed (%s: %s); the next batch commits again", type(exc).__name__, exc)
+                self._outage.failing("committing", exc, expires=False)
                 return
+            self._outage.recovered("committing")
             self.tracker.committed(offsets)
+
+    def retry_commit(self) -> None:
+        """Commit, in the background, what is done but not committed yet (called every second):
+        a failed commit is retried without waiting for the next batch of its partition."""
+        if self._retry is not None and not self._retry.done():
+            return
+        if not self._commit_lock.locked() and self.tracker.committable():
+            self._retry = asyncio.create_task(self.commit(), name="newsevents-commit-retry")
 
     async def hand_over(self, revoked: set[TopicPartition]) -> None:
         """Before partitions go to another worker: finish their batches and commit them."""
+        self._ready -= revoked
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._hand_over_timeout
         while self.tracker.busy(revoked) and loop.time() < deadline:
@@ -206,12 +241,20 @@ class BatchSource:
             await self._on_revoked(revoked)
 
     async def taken(self, assigned: set[TopicPartition]) -> None:
-        for tp in assigned:
-            committed = await self.consumer.committed(tp)
-            if committed is not None:
-                self.tracker.committed({tp: committed})
-        if self._on_assigned is not None:
-            await self._on_assigned(assigned)
+        try:
+            for tp in assigned:
+                committed = await self.consumer.committed(tp)
+                if committed is not None:
+                    self.tracker.committed({tp: committed})
+            if self._on_assigned is not None:
+                await self._on_assigned(assigned)
+        except Exception:
+            # Records must flow whatever went wrong here (the story index, say): a
+            # worker that stops reading is worse than one that groups a few copies apart.
+            log.exception("preparing %d assigned partitions failed; reading them anyway", len(assigned))
+        finally:
+            self._ready |= assigned
+            self.consumer.resume(*(assigned & self.consumer.assignment()))
 
     def stop(self) -> None:
         self.stopping = True

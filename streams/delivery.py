@@ -34,6 +34,8 @@ log = logging.getLogger("newsevents.worker")
 class PublishError(Exception):
     """The broker refused outputs for a reason retrying cannot fix (authorisation, configuration)."""
 
+    retriable = False
+
 
 class Publisher:
     """Publishes outputs and waits for the broker's acknowledgement of each.
@@ -69,7 +71,10 @@ class Publisher:
             if batch.append(key=output.key, value=output.value, timestamp=None) is None:
                 sent.append((await self._producer.send_batch(batch, topic, partition=partition), members))
                 batch, members = self._producer.create_batch(), list[Output]()
-                batch.append(key=output.key, value=output.value, timestamp=None)
+                if batch.append(key=output.key, value=output.value, timestamp=None) is None:
+                    # aiokafka takes any record into an empty batch; if that ever changes, fail loudly
+                    # rather than acknowledge an output that was never queued.
+                    raise PublishError(f"an output of {len(output.value):,} bytes does not fit a record batch")
             members.append(output)
         sent.append((await self._producer.send_batch(batch, topic, partition=partition), members))
         return sent
@@ -93,15 +98,14 @@ class Publisher:
             except Exception as exc:  # a send that could not even be queued: retry all of them
                 error, failed = exc, pending
             if error is None:
-                if attempt:
-                    self._outage.recovered("publishing")
+                self._outage.recovered("publishing")
                 return
             if isinstance(error, asyncio.CancelledError):
                 raise error
             if not getattr(error, "retriable", True) and not _transient(error):
                 raise PublishError(f"the broker refused {len(failed)} outputs: {type(error).__name__}: {error}")
             attempt += 1
-            self._outage.failing("publishing", error, count=len(failed))
+            self._outage.failing("publishing", error, count=len(failed), expires=False)
             delay = min(self._max_backoff, 0.2 * 2**attempt)
             if stop is not None:
                 try:

@@ -38,6 +38,9 @@ from newsevents.streams.pipeline import BatchResult, RawRecord, internal_error_r
 
 log = logging.getLogger("newsevents.worker")
 
+#: Children started in a row that may die while loading the model before the runner gives up.
+MAX_START_ATTEMPTS = 5
+
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
@@ -158,19 +161,35 @@ class ProcessRunner:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     async def _replace_child(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
-        self.restarts += 1
-        if self._path is not None:
-            await self._call(_child_load, self._path)
+        """A fresh child serving the current model. A child that dies while loading it
+        (killed, out of memory) is replaced again, up to ``MAX_START_ATTEMPTS`` times in a row."""
+        for attempt in range(MAX_START_ATTEMPTS):
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+            self.restarts += 1
+            if self._path is None:
+                return
+            try:
+                await self._call(_child_load, self._path)
+                return
+            except BrokenProcessPool:
+                log.error("a new model process died while loading the model; starting another")
+                await asyncio.sleep(min(5.0, 0.5 * 2**attempt))
+        raise BrokenProcessPool(f"the model process died {MAX_START_ATTEMPTS} times in a row while loading the model")
 
     async def load(self, path: str) -> ModelInfo:
+        """Serve the artifact at ``path``; raises ArtifactError when it is refused, or when
+        loading it killed the child twice (the child then serves the previous model again)."""
         try:
             info = await self._call(_child_load, path)
         except BrokenProcessPool:
             await self._replace_child()
-            info = await self._call(_child_load, path)
+            try:
+                info = await self._call(_child_load, path)
+            except BrokenProcessPool:
+                await self._replace_child()
+                raise ArtifactError(f"the model process died twice while loading {path}") from None
         self._path = path
         return info
 

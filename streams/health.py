@@ -14,30 +14,47 @@ from dataclasses import dataclass, field
 
 
 @dataclass
+class _Loop:
+    last_progress: float
+    waiting_since: float | None = None
+    waiting: int = 0
+
+
+@dataclass
 class Health:
-    """Progress and failure bookkeeping behind ``/health``."""
+    """Progress and failure bookkeeping behind ``/health``, per loop (``"classify"``, ``"stories"``).
+
+    Each loop is judged on its own: a story stage that publishes its backlog
+    says nothing about a classify loop that is stuck, and the other way round.
+    """
 
     stall_seconds: float = 60.0
     clock: Callable[[], float] = time.monotonic
-    last_progress: float = field(default=0.0)
-    waiting_since: float | None = None
-    waiting: int = 0
     crashed: str | None = None
+    _loops: dict[str, _Loop] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        self.last_progress = self.clock()
+    def _loop(self, name: str) -> _Loop:
+        if name not in self._loops:
+            self._loops[name] = _Loop(last_progress=self.clock())
+        return self._loops[name]
 
-    def progressed(self) -> None:
-        """A batch's outputs were all acknowledged."""
-        self.last_progress = self.clock()
+    @property
+    def waiting(self) -> int:
+        """Records waiting in all loops."""
+        return sum(loop.waiting for loop in self._loops.values())
 
-    def note_waiting(self, records: int) -> None:
-        """How many records wait right now (in flight plus consumer lag); called periodically."""
-        if records > 0 and self.waiting == 0:
-            self.waiting_since = self.clock()
+    def progressed(self, loop: str = "classify") -> None:
+        """A batch of ``loop`` had all its outputs acknowledged."""
+        self._loop(loop).last_progress = self.clock()
+
+    def note_waiting(self, records: int, loop: str = "classify") -> None:
+        """How many records wait for ``loop`` right now (in flight plus consumer lag); called periodically."""
+        state = self._loop(loop)
+        if records > 0 and state.waiting == 0:
+            state.waiting_since = self.clock()
         elif records == 0:
-            self.waiting_since = None
-        self.waiting = records
+            state.waiting_since = None
+        state.waiting = records
 
     def crash(self, reason: str) -> None:
         self.crashed = reason
@@ -46,8 +63,9 @@ class Health:
         """``(healthy, reason)``; the reason says what is wrong in one line."""
         if self.crashed:
             return False, self.crashed
-        if self.waiting > 0 and self.waiting_since is not None:
-            idle = self.clock() - max(self.last_progress, self.waiting_since)
-            if idle >= self.stall_seconds:
-                return False, f"no batch published for {idle:.0f} s while {self.waiting:,} records wait"
+        for name, loop in self._loops.items():
+            if loop.waiting > 0 and loop.waiting_since is not None:
+                idle = self.clock() - max(loop.last_progress, loop.waiting_since)
+                if idle >= self.stall_seconds:
+                    return False, f"no batch published for {idle:.0f} s while {loop.waiting:,} records wait ({name})"
         return True, None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 
@@ -37,6 +38,9 @@ class OutageLog:
         self._last: dict[str, float] = {}  # source -> last failure
         self._summarised: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
+        self._expiring: set[str] = set()  # sources that end by going quiet (no success is ever reported)
+        # Faust's consumer runs in a thread of its own: its client's records reach the filter from there.
+        self._lock = threading.Lock()
 
     def active(self, source: str) -> bool:
         return source in self._since
@@ -45,45 +49,64 @@ class OutageLog:
     def sources(self) -> list[str]:
         return list(self._since)
 
-    def failing(self, source: str, error: object, *, count: int = 1) -> None:
-        """Record a failure; log it only when it starts an outage or a summary is due."""
+    def failing(self, source: str, error: object, *, count: int = 1, expires: bool = True) -> None:
+        """Record a failure; log it only when it starts an outage or a summary is due.
+
+        With ``expires`` the outage ends when the source has been quiet for a while (a log
+        stream has no success to report); without it, only :meth:`recovered` ends it (a
+        publisher stuck in a retry is quiet, not recovered)."""
+        with self._lock:
+            line = self._failing(source, error, count, expires)
+        if line:
+            self._log.warning(*line)
+
+    def _failing(self, source: str, error: object, count: int, expires: bool) -> tuple | None:
         now = self._clock()
         self._last[source] = now
+        if expires:
+            self._expiring.add(source)
+        else:
+            self._expiring.discard(source)
         if source not in self._since:
             self._since[source] = self._summarised[source] = now
             self._suppressed[source] = 0
-            self._log.warning(
-                "%s: failing (%s); further errors are summarised every %.0f s", source, _one_line(error), self._interval
-            )
-            return
-        self._suppressed[source] += count
-        if now - self._summarised[source] >= self._interval:
-            self._log.warning(
-                "%s: still failing after %.0f s (%d errors since the last line; latest: %s)",
+            return (
+                "%s: failing (%s); further errors are summarised every %.0f s",
                 source,
-                now - self._since[source],
-                self._suppressed[source],
                 _one_line(error),
+                self._interval,
             )
-            self._summarised[source] = now
-            self._suppressed[source] = 0
+        self._suppressed[source] += count
+        if now - self._summarised[source] < self._interval:
+            return None
+        suppressed, self._suppressed[source], self._summarised[source] = self._suppressed[source], 0, now
+        return (
+            "%s: still failing after %.0f s (%d errors since the last line; latest: %s)",
+            source,
+            now - self._since[source],
+            suppressed,
+            _one_line(error),
+        )
 
     def recovered(self, source: str) -> None:
         """Record a success; log the end of the outage if there was one."""
-        started = self._since.pop(source, None)
-        if started is None:
-            return
-        self._last.pop(source, None)
-        self._summarised.pop(source, None)
-        suppressed = self._suppressed.pop(source, 0)
-        self._log.warning(
-            "%s: recovered after %.0f s (%d errors not shown)", source, self._clock() - started, suppressed
-        )
+        with self._lock:
+            started = self._since.pop(source, None)
+            if started is None:
+                return
+            self._last.pop(source, None)
+            self._expiring.discard(source)
+            self._summarised.pop(source, None)
+            suppressed = self._suppressed.pop(source, 0)
+            lasted = self._clock() - started
+        self._log.warning("%s: recovered after %.0f s (%d errors not shown)", source, lasted, suppressed)
 
     def expire(self, *, quiet_after: float = QUIET_AFTER) -> None:
         """End the outages whose source has been quiet for ``quiet_after`` seconds."""
         now = self._clock()
-        for source in [s for s, last in self._last.items() if now - last >= quiet_after]:
+        with self._lock:
+            quiet = [s for s, last in self._last.items() if s in self._expiring and now - last >= quiet_after]
+        for source in quiet:
             self.recovered(source)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 
 def wait_for_http(url: str, proc: subprocess.Popen, *, timeout: float = 90) -> None:
-    """Wait until ``url`` answers; fail early if ``proc`` exits meanwhile."""
+    """Wait until ``url`` answers (any HTTP status); fail early if ``proc`` exits meanwhile."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -17,6 +18,8 @@ def wait_for_http(url: str, proc: subprocess.Popen, *, timeout: float = 90) -> N
         try:
             urllib.request.urlopen(url, timeout=2)
             return
+        except urllib.error.HTTPError:
+            return  # it answers, with an error status (401 without a token, 503 while catching up)
         except OSError:
             time.sleep(0.5)
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")

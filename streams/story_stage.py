@@ -67,8 +67,9 @@ class StoryGrouper:
         for record in records:
             try:
                 outputs, assignment, types = self._one(record, now)
-            except (ValueError, StoryError, UnicodeDecodeError) as exc:
-                result.merge(internal_error_result(record, self.topics, f"story stage: {type(exc).__name__}: {exc}"))
+            except Exception as exc:  # whatever one record does (RecursionError included), only it is dead-lettered
+                detail = f"story stage: {type(exc).__name__}: {str(exc)[:200]}"
+                result.merge(internal_error_result(record, self.topics, detail))
                 continue
             result.outputs += outputs
             result.classified += 1

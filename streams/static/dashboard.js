@@ -305,7 +305,7 @@ let source = null, lastHeard = 0, backoff = 1000;
 
 function connect() {
   if (source) source.close();
-  source = new EventSource("/dashboard/events");
+  source = new EventSource("dashboard/events");
   const on = (name, handle) => source.addEventListener(name, (e) => {
     lastHeard = Date.now();
     handle(JSON.parse(e.data));
@@ -338,7 +338,7 @@ setInterval(() => {
   if (source && source.readyState === EventSource.OPEN && Date.now() - lastHeard > 40000) retryLater();
 }, 5000);
 
-fetch("/stats").then((r) => r.json()).then((s) => { if (!state.streamed) applyCounts(countsFromStats(s)); })
+fetch("stats").then((r) => r.json()).then((s) => { if (!state.streamed) applyCounts(countsFromStats(s)); })
   .catch(() => {});
 renderChart();
 connect();

@@ -74,6 +74,14 @@ def test_worker_port_matches_its_web_port():
     assert web_port in " ".join(worker["healthcheck"]["test"])
 
 
+def test_health_checks_send_the_web_token():
+    """A worker with NEWSEVENTS_WEB_TOKEN answers 401 to a health check without it."""
+    compose_check = " ".join(SERVICES["worker"]["healthcheck"]["test"])
+    docker_check = next(line for line in (REPO / "Dockerfile").read_text().splitlines() if "CMD python" in line)
+    for check in (compose_check, docker_check):
+        assert "'Authorization': 'Bearer ' + os.environ.get('NEWSEVENTS_WEB_TOKEN', '')" in check
+
+
 def test_worker_reaches_kafka_on_its_internal_listener():
     kafka_env = _env(SERVICES["kafka"])
     broker = str(_env(SERVICES["worker"])["NEWSEVENTS_BROKER"]).split("://")[-1]

@@ -67,6 +67,35 @@ async def test_a_killed_child_is_replaced_and_the_batch_still_gets_one_output_pe
     assert primary_ids(result) == [f"a{i}" for i in range(600)]
 
 
+async def _next_child(runner: ProcessRunner, old_pool) -> int:
+    """The pid of the child that replaces ``old_pool``'s, as soon as it exists (it is still starting)."""
+    for _ in range(3000):
+        pool = runner._pool
+        if pool is not None and pool is not old_pool and pool._processes:
+            return next(iter(pool._processes))
+        await asyncio.sleep(0.01)
+    raise AssertionError("no replacement child started")
+
+
+async def test_a_replacement_killed_while_it_loads_the_model_is_replaced_again(artifact_dir):
+    runner = ProcessRunner(Processing(TOPICS, 1 << 20))
+    try:
+        await runner.load(str(artifact_dir))
+        first = runner._pool
+        assert first is not None
+        task = asyncio.create_task(runner.process(records(300, sentences=30)))
+        await asyncio.sleep(0.05)
+        [pid] = list(first._processes)
+        os.kill(pid, signal.SIGKILL)
+        os.kill(await _next_child(runner, first), signal.SIGKILL)  # still importing or loading the model
+        result = await task
+    finally:
+        await runner.close()
+    assert runner.restarts >= 2
+    assert primary_ids(result) == [f"a{i}" for i in range(300)]
+    assert result.classified == 300  # the kills hit the processes, not the records: none is dead-lettered
+
+
 async def test_a_refused_artifact_leaves_the_old_model_serving(artifact_dir, tmp_path):
     runner = ThreadRunner(Processing(TOPICS, 1 << 20))
     await runner.load(str(artifact_dir))

@@ -27,6 +27,24 @@ def test_waiting_records_without_progress_turn_health_red_with_a_reason():
     assert health.check()[0]
 
 
+def test_each_loop_is_judged_on_its_own_progress():
+    clock = Clock()
+    health = Health(stall_seconds=30, clock=clock)
+    health.note_waiting(0, "classify")  # classified everything
+    health.note_waiting(4000, "stories")  # the story stage works off its backlog
+    for _ in range(10):
+        clock.now += 5
+        health.progressed("stories")
+        assert health.check() == (True, None)
+    health.note_waiting(300, "classify")  # new records, and the classify loop is stuck
+    for _ in range(7):
+        clock.now += 5
+        health.progressed("stories")
+    healthy, reason = health.check()
+    assert not healthy and reason.endswith("while 300 records wait (classify)")
+    assert health.waiting == 4300
+
+
 def test_a_crash_is_reported_until_the_worker_stops():
     health = Health()
     health.crash("classify agent crashed: RuntimeError: boom")
@@ -49,6 +67,25 @@ def test_an_outage_logs_its_start_a_summary_and_its_end(caplog):
         outage.expire(quiet_after=10)
         assert len(caplog.records) == 3 and "recovered after 46 s" in caplog.records[2].getMessage()
     assert outage.sources == []
+
+
+def test_a_source_that_reports_success_ends_its_outage_only_by_succeeding(caplog):
+    """A publisher waiting out its backoff is quiet, not recovered."""
+    clock = Clock()
+    outage = OutageLog(logging.getLogger("test.outage3"), clock=clock)
+    with caplog.at_level(logging.WARNING, logger="test.outage3"):
+        outage.failing("publishing", ConnectionError("refused"), expires=False)
+        outage.failing("kafka", ConnectionError("refused"))
+        clock.now += 60
+        outage.expire(quiet_after=10)
+        assert outage.sources == ["publishing"]  # the log stream went quiet: over; the publisher did not say so
+        outage.recovered("publishing")
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
+        "publishing: failing",
+        "kafka: failing",
+        "kafka: recovered after 60 s",
+        "publishing: recovered after 60 s",
+    ]
 
 
 def test_client_connection_errors_are_summarised_other_records_pass():

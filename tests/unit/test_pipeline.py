@@ -227,3 +227,26 @@ def test_any_batch_gets_exactly_one_primary_output_per_record_within_limits(clas
     published, _, second = _through_both_stages(records, classifier, max_bytes=2048)
     assert second.classified == first.classified and not second.deadlettered
     _check_outputs(published)
+
+
+def test_a_hostile_record_on_the_stories_topic_costs_only_its_own_dead_letter(classifier):
+    """The internal topic is writable by whoever can write the raw one: its records are input too."""
+    import struct
+
+    envelope = process_batch(
+        _records([b'{"id": "fine", "text": "Acme opens a store in Lima."}']), classifier, TOPICS, max_bytes=4096
+    ).outputs[0]
+    deep_types = b"[" * 60_000  # json.loads raises RecursionError, which is not a ValueError
+    hostile = [
+        struct.pack("<4sdHI", b"NEs1", 1.0, len(deep_types), 0) + deep_types + b'{"id": "x"',
+        struct.pack("<4sdHI", b"NEs1", float("nan"), 2, 9) + b"[]" + b"\xff" * 9 + b'{"id": "x"',
+        b"NEs1",
+    ]
+    grouper = StoryGrouper(TOPICS, window=3 * DAY, clock=lambda: 1_000_100.0)
+    records = [RawRecord(value=v, key=f"h{i}".encode(), topic=TOPICS.stories, offset=i) for i, v in enumerate(hostile)]
+    records.append(RawRecord(value=envelope.value, key=envelope.key, topic=TOPICS.stories, offset=len(hostile)))
+    result = grouper.group(records)
+    assert result.deadlettered == {"internal_error": len(hostile)} and result.classified == 1
+    _check_outputs(result.outputs)
+    [classified] = [json.loads(o.value) for o in result.outputs if o.topic == TOPICS.classified]
+    assert (classified["id"], classified["story_id"], classified["duplicate"]) == ("fine", "fine", False)
