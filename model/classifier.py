@@ -11,14 +11,26 @@ How it works, and why:
 * One L2-regularised logistic regression per type scores the article's
   sublinear TF-IDF vector. The same weights also score every passage of two
   consecutive sentences: an event is usually told in one or two sentences,
-  and in a long story the article vector dilutes them. The best passage's
-  score is a second signal.
-* The two signals are combined and calibrated by a small logistic regression
-  fitted on out-of-fold scores, so the result behaves like a probability; each
-  type's threshold is the one that maximises F1 on those same out-of-fold
-  scores. (Vocabulary and IDF are fitted once on all training data; only the
-  per-type weights are refitted per fold.)
-* Evidence: the sentences with the highest score for the type on their own.
+  and in a long story the article vector dilutes them. Three signals per
+  type come out: the article's decision, the best passage's, and the best
+  passage of the lead (headline and first sentences, where news states its
+  main event).
+* An interaction stage turns the signals of **every** type, plus the
+  document's length, into each type's probability (one small logistic
+  regression per type, fitted on out-of-fold signals). It learns what the
+  labelling guide states about pairs of types (a counterfeiting judgment is
+  not also ``legal_regulatory``; a stake purchase is ``acquisition``, not
+  ``partnership``) and that the best of many passages in a long story is
+  weaker evidence than the best of a few.
+* Each type's threshold maximises F-beta on out-of-fold probabilities of the
+  documents that look like real news (at least ``threshold_min_sentences``
+  sentences: long articles and diluted copies), so they are set for long,
+  multi-event stories rather than for short focused ones.
+* Evidence: sentences ranked by the type's weights applied to their TF-IDF
+  terms without length normalisation, so a sentence that names the parties
+  and the deal outranks a short aside that only shares a keyword with it;
+  among the strongest, the earliest is quoted first (news states the event,
+  then adds details).
 """
 
 from __future__ import annotations
@@ -31,7 +43,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.utils.validation import check_is_fitted
 
 from newsevents.model.features import SentenceNgramCounter
@@ -41,6 +53,10 @@ Documents = Sequence["list[str] | str"]
 
 #: Sentences per passage scored on their own (see the module docs).
 PASSAGE_SENTENCES = 2
+#: Passages at the start of a document that make up its lead (headline and first sentences).
+LEAD_PASSAGES = 3
+#: Signals per type fed to the interaction stage: article, best passage, best lead passage.
+N_SIGNALS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +102,10 @@ def _best_threshold(y: np.ndarray, p: np.ndarray, lo: float, hi: float, beta: fl
     return best_t
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
+
+
 class EventClassifier(ClassifierMixin, BaseEstimator):
     """Multi-label event-type classifier with calibrated scores and evidence.
 
@@ -100,13 +120,23 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
     C : float
         Inverse L2 regularisation strength of each per-type logistic regression.
     cv : int
-        Folds used to produce out-of-fold scores for calibration and thresholds.
+        Folds used to produce out-of-fold signals for the interaction stage
+        and out-of-fold probabilities for the thresholds.
+    interactions : bool
+        When True, each type's probability sees the signals of every type;
+        when False, only its own (and the document length).
+    stack_C : float
+        Inverse L2 regularisation strength of the interaction stage.
     threshold_range : (float, float)
         Bounds for the tuned per-type thresholds (guards against extreme
         thresholds when a type has few positives).
     threshold_beta : float
-        Thresholds maximise F-beta on out-of-fold scores; beta > 1 weighs
-        recall more than precision.
+        Thresholds maximise F-beta on out-of-fold probabilities; beta > 1
+        weighs recall more than precision.
+    threshold_min_sentences : int
+        Only documents with at least this many sentences choose the
+        thresholds (all documents when fewer than ``cv`` of a type's
+        positives are that long).
     random_state : int
         Seed for the fold split.
     """
@@ -118,8 +148,11 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         min_df: int = 2,
         C: float = 8.0,
         cv: int = 5,
+        interactions: bool = True,
+        stack_C: float = 1.0,
         threshold_range: tuple[float, float] = (0.2, 0.8),
         threshold_beta: float = 1.0,
+        threshold_min_sentences: int = 0,
         random_state: int = 0,
     ) -> None:
         self.taxonomy = taxonomy
@@ -127,8 +160,11 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         self.min_df = min_df
         self.C = C
         self.cv = cv
+        self.interactions = interactions
+        self.stack_C = stack_C
         self.threshold_range = threshold_range
         self.threshold_beta = threshold_beta
+        self.threshold_min_sentences = threshold_min_sentences
         self.random_state = random_state
 
     # -- features -----------------------------------------------------------
@@ -181,29 +217,87 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         return X, P, counts, offsets
 
     @staticmethod
-    def _best_passage(passage_decision: np.ndarray, offsets: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-        """Per document and type, the highest passage decision (``fallback`` for empty documents)."""
+    def _max_by_document(
+        values: np.ndarray, offsets: np.ndarray, fallback: np.ndarray, limit: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per document and type, the highest row among its rows (its first ``limit`` when > 0), and where it is.
+
+        ``values`` is (n_rows, n_types) with rows grouped by ``offsets``.
+        Returns the maxima (n_docs, n_types), ``fallback`` for documents
+        with no rows, and the row index of each maximum (-1 for those).
+        """
         lengths = np.diff(offsets)
-        out = fallback.copy()
+        best = fallback.copy()
+        where = np.full(fallback.shape, -1)
         nonempty = lengths > 0
-        if nonempty.any() and len(passage_decision):
-            out[nonempty] = np.maximum.reduceat(passage_decision, offsets[:-1][nonempty], axis=0)
-        return out
+        if not (nonempty.any() and len(values)):
+            return best, where
+        index = np.arange(len(values))
+        start = np.repeat(offsets[:-1], lengths)
+        if limit > 0:
+            # Rows past each document's limit are masked by its first row, which never wins a max it is part of.
+            values = np.where(((index - start) < limit)[:, None], values, values[start])
+        starts = offsets[:-1][nonempty]
+        best[nonempty] = np.maximum.reduceat(values, starts, axis=0)
+        doc_of = np.repeat(np.arange(len(lengths)), lengths)
+        at_max = values == best[doc_of]
+        where[nonempty] = np.minimum.reduceat(np.where(at_max, index[:, None], len(values)), starts, axis=0)
+        return best, where
 
     def _signals(self, X, P, offsets, coef, intercept) -> np.ndarray:
-        """Article and best-passage decisions, shape (2, n_docs, n_types)."""
+        """What the interaction stage reads, shape (n_docs, n_types, N_SIGNALS + 2 * n_types).
+
+        For type j: its article, best-passage and best-lead-passage decisions;
+        then, for every type k, k's probability-like score (sigmoid of its
+        decision) on j's best passage; then j's best passage among those
+        where k is not indicated. Reading the other types passage by passage
+        is how a counterfeiting judgment stops counting as a lawsuit, or a
+        stake purchase as a partnership (the labelling guide's "not this
+        type"), while a long story that reports both events in different
+        paragraphs keeps both.
+        """
         article = np.asarray(X @ coef.T) + intercept
-        passage = self._best_passage(np.asarray(P @ coef.T) + intercept, offsets, article)
-        return np.stack([article, passage])
+        passages = np.asarray(P @ coef.T) + intercept
+        best, where = self._max_by_document(passages, offsets, article)
+        lead, _ = self._max_by_document(passages, offsets, article, limit=LEAD_PASSAGES)
+        n_docs, n_types = article.shape
+        aligned = np.zeros((n_docs, n_types, n_types))
+        found = where >= 0
+        aligned[found] = _sigmoid(passages[where[found]])
+        # exclusive[d, j, k]: j's best passage among those where k is not indicated
+        # (its weakest passage when there is none).
+        exclusive = np.zeros((n_docs, n_types, n_types))
+        weakest = -self._max_by_document(-passages, offsets, -article)[0]
+        for k in range(n_types):
+            top, _ = self._max_by_document(np.where(passages[:, [k]] <= 0, passages, -np.inf), offsets, article)
+            exclusive[:, :, k] = np.where(np.isfinite(top), top, weakest)
+        return np.concatenate([np.stack([article, best, lead], axis=2), aligned, exclusive], axis=2)
+
+    @staticmethod
+    def _stack_features(signals: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """Interaction-stage inputs: the signals and log(1 + sentences), (n_docs, n_types, n_features)."""
+        n_docs, n_types, _ = signals.shape
+        length = np.broadcast_to(np.log1p(np.diff(offsets)).reshape(-1, 1, 1), (n_docs, n_types, 1))
+        return np.concatenate([signals, length], axis=2)
+
+    def _own_columns(self, n_features: int) -> np.ndarray:
+        """Interaction-stage columns a type may use: all, or only its own decisions and the length."""
+        if self.interactions:
+            return np.arange(n_features)
+        return np.r_[np.arange(N_SIGNALS), n_features - 1]
 
     # -- fitting ------------------------------------------------------------
-    def fit(self, docs: Documents, Y) -> EventClassifier:
+    def fit(self, docs: Documents, Y, groups=None) -> EventClassifier:
         """Fit on documents and a binary label matrix.
 
         Parameters
         ----------
         docs : sequence of (list of str or str), length n_samples
         Y : array-like of shape (n_samples, n_types), values 0/1
+        groups : array-like of shape (n_samples,), optional
+            Documents sharing a group stay in the same fold of the internal
+            cross-validation (augmented copies made from the same articles,
+            so out-of-fold scores never come from a model that saw their text).
 
         Returns
         -------
@@ -215,6 +309,8 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("taxonomy must name at least one event type")
         if Y.ndim != 2 or Y.shape != (len(docs), len(taxonomy)):
             raise ValueError(f"Y must have shape ({len(docs)}, {len(taxonomy)}), got {Y.shape}")
+        if groups is not None and len(groups) != len(docs):
+            raise ValueError(f"groups must have one entry per document ({len(docs)}), got {len(groups)}")
         missing = [t for t, n in zip(taxonomy, Y.sum(axis=0), strict=True) if n < self.cv]
         if missing:
             raise ValueError(f"each type needs at least {self.cv} positive examples; too few for: {', '.join(missing)}")
@@ -228,50 +324,96 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         counts, offsets = self._sentence_counts(sentence_docs)
         doc_counts = self._sum_by_document(counts, offsets)
         self.tfidf_ = TfidfTransformer(sublinear_tf=True).fit(doc_counts)
+        passage_counts = self._passages(counts, offsets)
         X = self.tfidf_.transform(doc_counts)
-        P = self.tfidf_.transform(self._passages(counts, offsets))
 
+        folds = self._folds(Y, groups)
+        signals, self.coef_, self.intercept_ = self._out_of_fold_signals(
+            X, doc_counts, passage_counts, offsets, Y, folds
+        )
+        features = self._stack_features(signals, offsets)
         n_types = len(taxonomy)
-        self.coef_ = np.zeros((n_types, X.shape[1]), dtype=np.float64)
-        self.intercept_ = np.zeros(n_types)
-        self.calibration_ = np.zeros((n_types, 3))  # weights of (article, best passage) and offset
-        self.thresholds_ = np.zeros(n_types)
+        columns = self._own_columns(features.shape[2])
+        self.stack_coef_ = np.zeros((n_types, features.shape[2]))
+        self.stack_intercept_ = np.zeros(n_types)
         self.oof_scores_ = np.zeros(Y.shape, dtype=np.float64)
         for j in range(n_types):
-            y = Y[:, j]
-            signals = self._out_of_fold_signals(X, P, offsets, y)  # (n_docs, 2)
-            platt = LogisticRegression(C=1e4).fit(signals, y)
-            self.calibration_[j] = (*platt.coef_[0], platt.intercept_[0])
-            self.oof_scores_[:, j] = self._calibrate(signals.T[:, :, None], j)[:, 0]
+            F = features[:, j][:, columns]
+            for train, test in folds:
+                stage = self._new_stack().fit(F[train], Y[train, j])
+                self.oof_scores_[test, j] = stage.predict_proba(F[test])[:, 1]
+            stage = self._new_stack().fit(F, Y[:, j])
+            self.stack_coef_[j, columns] = stage.coef_[0]
+            self.stack_intercept_[j] = stage.intercept_[0]
+
+        long_enough = np.diff(offsets) >= self.threshold_min_sentences
+        self.thresholds_ = np.zeros(n_types)
+        for j in range(n_types):
+            rows = long_enough if Y[long_enough, j].sum() >= self.cv else np.ones(len(Y), dtype=bool)
             self.thresholds_[j] = _best_threshold(
-                y, self.oof_scores_[:, j], *self.threshold_range, beta=self.threshold_beta
+                Y[rows, j], self.oof_scores_[rows, j], *self.threshold_range, beta=self.threshold_beta
             )
-            full = self._new_lr().fit(X, y)
-            self.coef_[j] = full.coef_[0]
-            self.intercept_[j] = full.intercept_[0]
+
         return self
 
     def _new_lr(self) -> LogisticRegression:
         return LogisticRegression(C=self.C, class_weight="balanced", solver="liblinear", max_iter=1000)
 
-    def _out_of_fold_signals(self, X, P, offsets, y) -> np.ndarray:
-        """The decisions of models that did not see the document, shape (n_docs, 2)."""
-        folds = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
-        signals = np.zeros((X.shape[0], 2))
-        for train, test in folds.split(np.zeros(len(y)), y):
-            lr = self._new_lr().fit(X[train], y[train])
-            rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in test])
-            test_offsets = np.concatenate([[0], np.cumsum(np.diff(offsets)[test])])
-            signals[test] = self._signals(X[test], P[rows], test_offsets, lr.coef_, lr.intercept_)[:, :, 0].T
-        return signals
+    def _new_stack(self) -> LogisticRegression:
+        return LogisticRegression(C=self.stack_C, max_iter=2000)
 
-    def _calibrate(self, signals: np.ndarray, j: int | slice = slice(None)) -> np.ndarray:
-        """Probability from the (2, n_docs, n_types) decisions, for type(s) ``j``."""
-        weights = self.calibration_[j].T  # (3, n_types) or (3,)
-        z = signals[0] * weights[0] + signals[1] * weights[1] + weights[2]
-        return 1.0 / (1.0 + np.exp(-z))
+    def _folds(self, Y: np.ndarray, groups) -> list[tuple[np.ndarray, np.ndarray]]:
+        """One split for all types, stratified on each document's rarest type (or none)."""
+        frequency = Y.sum(axis=0)
+        rarest = np.where(Y.any(axis=1), np.argmin(np.where(Y == 1, frequency, np.inf), axis=1), -1)
+        groups = np.arange(len(Y)) if groups is None else np.asarray(groups)
+        splitter = StratifiedGroupKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
+        return list(splitter.split(np.zeros(len(Y)), rarest, groups))
+
+    def _out_of_fold_signals(
+        self, X, doc_counts, passage_counts, offsets, Y, folds
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Signals of fold models on the documents they did not see, and the fold models' mean weights.
+
+        Returns signals (n_docs, n_types, N_SIGNALS + 2 * n_types), coef (n_types, F) and
+        intercept (n_types,). The mean of the fold models is the final model:
+        the interaction stage and the thresholds are then fitted on signals
+        from models exactly as strong as the one that scores new text (a
+        refit on all documents is more confident than its folds, and its
+        thresholds come out too low).
+
+        A held-out document is scored as a new one would be: the terms that
+        only it (or its fold) uses are dropped before normalising, as words
+        outside the vocabulary are at prediction time. Otherwise its own
+        names, which the vocabulary keeps but no fold model has weights for,
+        dilute its vector and its scores come out lower than on new text.
+        """
+        n_types = Y.shape[1]
+        signals = np.zeros((X.shape[0], n_types, N_SIGNALS + 2 * n_types))
+        lengths = np.diff(offsets)
+        mean_coef = np.zeros((n_types, X.shape[1]))
+        mean_intercept = np.zeros(n_types)
+        for train, test in folds:
+            coef = np.zeros((n_types, X.shape[1]))
+            intercept = np.zeros(n_types)
+            for j in range(n_types):
+                lr = self._new_lr().fit(X[train], Y[train, j])
+                coef[j], intercept[j] = lr.coef_[0], lr.intercept_[0]
+            mean_coef += coef / len(folds)
+            mean_intercept += intercept / len(folds)
+            known = sp.diags((doc_counts[train].getnnz(axis=0) > 0).astype(doc_counts.dtype))
+            rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in test])
+            test_offsets = np.concatenate([[0], np.cumsum(lengths[test])])
+            X_test = self.tfidf_.transform(doc_counts[test] @ known)
+            P_test = self.tfidf_.transform(passage_counts[rows] @ known)
+            signals[test] = self._signals(X_test, P_test, test_offsets, coef, intercept)
+        return signals, mean_coef, mean_intercept
 
     # -- prediction ---------------------------------------------------------
+    def _proba(self, signals: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        features = self._stack_features(signals, offsets)
+        return _sigmoid(np.einsum("dtf,tf->dt", features, self.stack_coef_) + self.stack_intercept_)
+
     def decision_function(self, docs: Documents) -> np.ndarray:
         """Calibrated log-odds, shape (n_samples, n_types)."""
         p = np.clip(self.predict_proba(docs), 1e-12, 1 - 1e-12)
@@ -281,11 +423,24 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         """Calibrated scores in [0, 1], shape (n_samples, n_types)."""
         check_is_fitted(self, "coef_")
         X, P, _, offsets = self._features(docs)
-        return self._calibrate(self._signals(X, P, offsets, self.coef_, self.intercept_))
+        return self._proba(self._signals(X, P, offsets, self.coef_, self.intercept_), offsets)
 
     def predict(self, docs: Documents) -> np.ndarray:
         """Binary predictions at the tuned thresholds, shape (n_samples, n_types)."""
         return (self.predict_proba(docs) >= self.thresholds_).astype(np.int8)
+
+    def _support(self, counts: sp.csr_matrix) -> np.ndarray:
+        """Each sentence's evidence for each type, (n_sentences, n_types).
+
+        The type's weights applied to the sentence's sublinear TF-IDF terms,
+        not length-normalised: under L2 normalisation a short aside that
+        shares one keyword with the event ("The deal is subject to approval")
+        outranks the sentence that tells it with names and terms.
+        """
+        tf = counts.copy().astype(np.float64)
+        tf.data = 1.0 + np.log(tf.data)
+        weighted = tf @ sp.diags(self.tfidf_.idf_)
+        return np.asarray(weighted @ self.coef_.T)
 
     def classify(self, docs: Documents, *, max_evidence: int = 3) -> list[Prediction]:
         """Scores, events over threshold and evidence sentences for each document.
@@ -297,11 +452,8 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "coef_")
         sentence_docs = [_as_sentences(d) for d in docs]
         X, P, counts, offsets = self._features(sentence_docs)
-        article = np.asarray(X @ self.coef_.T) + self.intercept_
-        passage = self._best_passage(np.asarray(P @ self.coef_.T) + self.intercept_, offsets, article)
-        proba = self._calibrate(np.stack([article, passage]))
-        # Evidence ranking: each sentence scored alone, (n_sentences, n_types).
-        support = np.asarray(self.tfidf_.transform(counts) @ self.coef_.T)
+        proba = self._proba(self._signals(X, P, offsets, self.coef_, self.intercept_), offsets)
+        support = self._support(counts)
         taxonomy = [str(t) for t in self.classes_]
         results: list[Prediction] = []
         for i, doc in enumerate(sentence_docs):
@@ -331,7 +483,7 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "coef_")
         sentence_docs = [_as_sentences(d) for d in docs]
         counts, offsets = self._sentence_counts(sentence_docs)
-        support = np.asarray(self.tfidf_.transform(counts) @ self.coef_.T)
+        support = self._support(counts)
         column = {str(t): j for j, t in enumerate(self.classes_)}
         return [
             {
@@ -343,11 +495,21 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         ]
 
 
+#: A sentence this close to the best support, earlier in the article, is quoted first.
+EARLIER_SHARE = 0.8
+
+
 def _evidence(sentences: list[str], support: np.ndarray, k: int) -> list[str]:
-    """The best-supporting sentence, plus up to k-1 more with at least half its support."""
+    """Up to k sentences: the one that states the event, then others with at least half the best support.
+
+    The first is the earliest sentence with at least ``EARLIER_SHARE`` of the
+    best support: news states an event first and adds details after ("The
+    deal is subject to approval..."), which can score as high.
+    """
     if not sentences:
         return []
-    order = np.argsort(-support, kind="stable")[:k]
+    order = np.argsort(-support, kind="stable")
     best = support[order[0]]
-    chosen = [order[0]] + [i for i in order[1:] if support[i] > 0 and support[i] >= 0.5 * best]
-    return [sentences[i] for i in chosen]
+    first = int(np.flatnonzero(support >= EARLIER_SHARE * best)[0]) if best > 0 else int(order[0])
+    rest = [int(i) for i in order[:k] if i != first and support[i] > 0 and support[i] >= 0.5 * best]
+    return [sentences[i] for i in [first, *rest][:k]]
