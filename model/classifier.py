@@ -15,13 +15,20 @@ How it works, and why:
   type come out: the article's decision, the best passage's, and the best
   passage of the lead (headline and first sentences, where news states its
   main event).
-* An interaction stage turns the signals of **every** type, plus the
+* A second look per type: another logistic regression rescores the type's
+  best passage. It is trained only on the documents whose best passage looks
+  like the type, so it learns what sets the reported event apart from the
+  look-alikes (a domestic opening, a strike, a rumour, a sector statistic,
+  an event recalled as background) instead of what sets the type apart from
+  everything else.
+* An interaction stage turns these signals for **every** type, plus the
   document's length, into each type's probability (one small logistic
-  regression per type, fitted on out-of-fold signals). It learns what the
-  labelling guide states about pairs of types (a counterfeiting judgment is
+  regression per type, fitted on out-of-fold signals). It reads the other
+  types on the passage that makes the case for a type, which is how the
+  labelling guide's "not this type" is learnt (a counterfeiting judgment is
   not also ``legal_regulatory``; a stake purchase is ``acquisition``, not
-  ``partnership``) and that the best of many passages in a long story is
-  weaker evidence than the best of a few.
+  ``partnership``), and it learns that the best of many passages in a long
+  story is weaker evidence than the best of a few.
 * Each type's threshold maximises F-beta on out-of-fold probabilities of the
   documents that look like real news (at least ``threshold_min_sentences``
   sentences: long articles and diluted copies), so they are set for long,
@@ -57,6 +64,11 @@ PASSAGE_SENTENCES = 2
 LEAD_PASSAGES = 3
 #: Signals per type fed to the interaction stage: article, best passage, best lead passage.
 N_SIGNALS = 3
+#: A type's second look (see the module docs) learns from the documents whose best passage
+#: decision for it is above this: the ones that look like the type.
+SECOND_LOOK_FLOOR = -1.0
+#: The second look's decision where a document has no passage.
+NO_PASSAGE = -10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +137,9 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
     interactions : bool
         When True, each type's probability sees the signals of every type;
         when False, only its own (and the document length).
+    second_look : bool
+        When True, each type has a second model that rescores its best
+        passage, trained only on the documents that look like the type.
     stack_C : float
         Inverse L2 regularisation strength of the interaction stage.
     threshold_range : (float, float)
@@ -149,6 +164,7 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         C: float = 8.0,
         cv: int = 5,
         interactions: bool = True,
+        second_look: bool = True,
         stack_C: float = 1.0,
         threshold_range: tuple[float, float] = (0.2, 0.8),
         threshold_beta: float = 1.0,
@@ -161,6 +177,7 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         self.C = C
         self.cv = cv
         self.interactions = interactions
+        self.second_look = second_look
         self.stack_C = stack_C
         self.threshold_range = threshold_range
         self.threshold_beta = threshold_beta
@@ -244,17 +261,19 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         where[nonempty] = np.minimum.reduceat(np.where(at_max, index[:, None], len(values)), starts, axis=0)
         return best, where
 
-    def _signals(self, X, P, offsets, coef, intercept) -> np.ndarray:
-        """What the interaction stage reads, shape (n_docs, n_types, N_SIGNALS + 2 * n_types).
+    def _signals(self, X, P, offsets, coef, intercept) -> tuple[np.ndarray, np.ndarray]:
+        """What the interaction stage reads, and where each type's best passage is.
 
-        For type j: its article, best-passage and best-lead-passage decisions;
-        then, for every type k, k's probability-like score (sigmoid of its
-        decision) on j's best passage; then j's best passage among those
-        where k is not indicated. Reading the other types passage by passage
-        is how a counterfeiting judgment stops counting as a lawsuit, or a
-        stake purchase as a partnership (the labelling guide's "not this
-        type"), while a long story that reports both events in different
-        paragraphs keeps both.
+        Returns signals (n_docs, n_types, N_SIGNALS + 2 * n_types) and the
+        row of P holding each type's best passage (n_docs, n_types; -1 for
+        empty documents). For type j: its article, best-passage and
+        best-lead-passage decisions; then, for every type k, k's
+        probability-like score (sigmoid of its decision) on j's best passage;
+        then j's best passage among those where k is not indicated. Reading
+        the other types passage by passage is how a counterfeiting judgment
+        stops counting as a lawsuit, or a stake purchase as a partnership (the
+        labelling guide's "not this type"), while a long story that reports
+        both events in different paragraphs keeps both.
         """
         article = np.asarray(X @ coef.T) + intercept
         passages = np.asarray(P @ coef.T) + intercept
@@ -271,7 +290,30 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         for k in range(n_types):
             top, _ = self._max_by_document(np.where(passages[:, [k]] <= 0, passages, -np.inf), offsets, article)
             exclusive[:, :, k] = np.where(np.isfinite(top), top, weakest)
-        return np.concatenate([np.stack([article, best, lead], axis=2), aligned, exclusive], axis=2)
+        return np.concatenate([np.stack([article, best, lead], axis=2), aligned, exclusive], axis=2), where
+
+    @staticmethod
+    def _second_look(P, where, coef, intercept) -> np.ndarray:
+        """Each type's second-look decision on its best passage, (n_docs, n_types)."""
+        out = np.full(where.shape, NO_PASSAGE)
+        for j in range(where.shape[1]):
+            found = where[:, j] >= 0
+            if found.any():
+                out[found, j] = np.asarray(P[where[found, j]] @ coef[j]).ravel() + intercept[j]
+        return out
+
+    def _all_signals(self, X, P, offsets) -> np.ndarray:
+        """The fitted model's interaction-stage inputs for new documents (see :meth:`_signals`)."""
+        signals, where = self._signals(X, P, offsets, self.coef_, self.intercept_)
+        if not self.second_look:
+            return signals
+        looks = self._second_look(P, where, self.second_coef_, self.second_intercept_)
+        return self._with_second_look(signals, looks)
+
+    @staticmethod
+    def _with_second_look(signals: np.ndarray, looks: np.ndarray) -> np.ndarray:
+        """The second look goes after a type's own decisions (see :meth:`_own_columns`)."""
+        return np.concatenate([signals[:, :, :N_SIGNALS], looks[:, :, None], signals[:, :, N_SIGNALS:]], axis=2)
 
     @staticmethod
     def _stack_features(signals: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -284,7 +326,7 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         """Interaction-stage columns a type may use: all, or only its own decisions and the length."""
         if self.interactions:
             return np.arange(n_features)
-        return np.r_[np.arange(N_SIGNALS), n_features - 1]
+        return np.r_[np.arange(N_SIGNALS + int(self.second_look)), n_features - 1]
 
     # -- fitting ------------------------------------------------------------
     def fit(self, docs: Documents, Y, groups=None) -> EventClassifier:
@@ -328,9 +370,7 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         X = self.tfidf_.transform(doc_counts)
 
         folds = self._folds(Y, groups)
-        signals, self.coef_, self.intercept_ = self._out_of_fold_signals(
-            X, doc_counts, passage_counts, offsets, Y, folds
-        )
+        signals = self._out_of_fold_signals(X, doc_counts, passage_counts, offsets, Y, folds)
         features = self._stack_features(signals, offsets)
         n_types = len(taxonomy)
         columns = self._own_columns(features.shape[2])
@@ -370,17 +410,15 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         splitter = StratifiedGroupKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
         return list(splitter.split(np.zeros(len(Y)), rarest, groups))
 
-    def _out_of_fold_signals(
-        self, X, doc_counts, passage_counts, offsets, Y, folds
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Signals of fold models on the documents they did not see, and the fold models' mean weights.
+    def _out_of_fold_signals(self, X, doc_counts, passage_counts, offsets, Y, folds) -> np.ndarray:
+        """Signals of fold models on the documents they did not see; sets the final weights.
 
-        Returns signals (n_docs, n_types, N_SIGNALS + 2 * n_types), coef (n_types, F) and
-        intercept (n_types,). The mean of the fold models is the final model:
-        the interaction stage and the thresholds are then fitted on signals
-        from models exactly as strong as the one that scores new text (a
-        refit on all documents is more confident than its folds, and its
-        thresholds come out too low).
+        Returns the interaction stage's inputs for every document (see
+        :meth:`_signals`, plus the second look). The final weights (``coef_``,
+        ``second_coef_``...) are the mean of the fold models': the interaction
+        stage and the thresholds are then fitted on signals from models exactly
+        as strong as the one that scores new text (a refit on all documents is
+        more confident than its folds, and its thresholds come out too low).
 
         A held-out document is scored as a new one would be: the terms that
         only it (or its fold) uses are dropped before normalising, as words
@@ -388,26 +426,48 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         names, which the vocabulary keeps but no fold model has weights for,
         dilute its vector and its scores come out lower than on new text.
         """
-        n_types = Y.shape[1]
-        signals = np.zeros((X.shape[0], n_types, N_SIGNALS + 2 * n_types))
+        n_docs, n_types, n_features = X.shape[0], Y.shape[1], X.shape[1]
+        signals = np.zeros((n_docs, n_types, N_SIGNALS + 2 * n_types))
+        where = np.full((n_docs, n_types), -1)  # rows of the best passages, in the full passage matrix
         lengths = np.diff(offsets)
-        mean_coef = np.zeros((n_types, X.shape[1]))
-        mean_intercept = np.zeros(n_types)
+        self.coef_, self.intercept_ = np.zeros((n_types, n_features)), np.zeros(n_types)
+        held_out = []
         for train, test in folds:
-            coef = np.zeros((n_types, X.shape[1]))
-            intercept = np.zeros(n_types)
+            coef, intercept = np.zeros((n_types, n_features)), np.zeros(n_types)
             for j in range(n_types):
                 lr = self._new_lr().fit(X[train], Y[train, j])
                 coef[j], intercept[j] = lr.coef_[0], lr.intercept_[0]
-            mean_coef += coef / len(folds)
-            mean_intercept += intercept / len(folds)
+            self.coef_ += coef / len(folds)
+            self.intercept_ += intercept / len(folds)
             known = sp.diags((doc_counts[train].getnnz(axis=0) > 0).astype(doc_counts.dtype))
             rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in test])
             test_offsets = np.concatenate([[0], np.cumsum(lengths[test])])
             X_test = self.tfidf_.transform(doc_counts[test] @ known)
             P_test = self.tfidf_.transform(passage_counts[rows] @ known)
-            signals[test] = self._signals(X_test, P_test, test_offsets, coef, intercept)
-        return signals, mean_coef, mean_intercept
+            signals[test], local = self._signals(X_test, P_test, test_offsets, coef, intercept)
+            where[test] = np.where(local >= 0, rows[np.maximum(local, 0)], -1)
+            held_out.append((rows, P_test))
+        if not self.second_look:
+            return signals
+        # The second look of type j learns, from the best passages of the
+        # training documents that look like j, which of them report the event:
+        # the cues that set a domestic opening, a strike or a rumour apart.
+        P = self.tfidf_.transform(passage_counts)
+        looks = np.full((n_docs, n_types), NO_PASSAGE)
+        self.second_coef_, self.second_intercept_ = np.zeros((n_types, n_features)), np.zeros(n_types)
+        for (train, test), (rows, P_test) in zip(folds, held_out, strict=True):
+            for j in range(n_types):
+                candidates = train[(signals[train, j, 1] > SECOND_LOOK_FLOOR) & (where[train, j] >= 0)]
+                y = Y[candidates, j]
+                if y.min(initial=1) == y.max(initial=0):
+                    continue  # nothing to tell apart in this fold
+                lr = self._new_lr().fit(P[where[candidates, j]], y)
+                self.second_coef_[j] += lr.coef_[0] / len(folds)
+                self.second_intercept_[j] += lr.intercept_[0] / len(folds)
+                scored = test[where[test, j] >= 0]
+                local = np.searchsorted(rows, where[scored, j])
+                looks[scored, j] = np.asarray(P_test[local] @ lr.coef_[0]).ravel() + lr.intercept_[0]
+        return self._with_second_look(signals, looks)
 
     # -- prediction ---------------------------------------------------------
     def _proba(self, signals: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -423,7 +483,7 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         """Calibrated scores in [0, 1], shape (n_samples, n_types)."""
         check_is_fitted(self, "coef_")
         X, P, _, offsets = self._features(docs)
-        return self._proba(self._signals(X, P, offsets, self.coef_, self.intercept_), offsets)
+        return self._proba(self._all_signals(X, P, offsets), offsets)
 
     def predict(self, docs: Documents) -> np.ndarray:
         """Binary predictions at the tuned thresholds, shape (n_samples, n_types)."""
@@ -452,7 +512,7 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "coef_")
         sentence_docs = [_as_sentences(d) for d in docs]
         X, P, counts, offsets = self._features(sentence_docs)
-        proba = self._proba(self._signals(X, P, offsets, self.coef_, self.intercept_), offsets)
+        proba = self._proba(self._all_signals(X, P, offsets), offsets)
         support = self._support(counts)
         taxonomy = [str(t) for t in self.classes_]
         results: list[Prediction] = []
