@@ -234,32 +234,38 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         return X, P, counts, offsets
 
     @staticmethod
-    def _max_by_document(
-        values: np.ndarray, offsets: np.ndarray, fallback: np.ndarray, limit: int = 0
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Per document and type, the highest row among its rows (its first ``limit`` when > 0), and where it is.
+    def _max_by_document(values: np.ndarray, offsets: np.ndarray, fallback: np.ndarray, limit: int = 0) -> np.ndarray:
+        """Per document and column, the highest row among its rows (its first ``limit`` when > 0).
 
-        ``values`` is (n_rows, n_types) with rows grouped by ``offsets``.
-        Returns the maxima (n_docs, n_types), ``fallback`` for documents
-        with no rows, and the row index of each maximum (-1 for those).
+        ``values`` is (n_rows, n_columns) with rows grouped by ``offsets``;
+        documents with no rows get ``fallback`` (n_docs, n_columns).
         """
         lengths = np.diff(offsets)
         best = fallback.copy()
-        where = np.full(fallback.shape, -1)
         nonempty = lengths > 0
         if not (nonempty.any() and len(values)):
-            return best, where
-        index = np.arange(len(values))
-        start = np.repeat(offsets[:-1], lengths)
+            return best
         if limit > 0:
             # Rows past each document's limit are masked by its first row, which never wins a max it is part of.
-            values = np.where(((index - start) < limit)[:, None], values, values[start])
-        starts = offsets[:-1][nonempty]
-        best[nonempty] = np.maximum.reduceat(values, starts, axis=0)
-        doc_of = np.repeat(np.arange(len(lengths)), lengths)
-        at_max = values == best[doc_of]
-        where[nonempty] = np.minimum.reduceat(np.where(at_max, index[:, None], len(values)), starts, axis=0)
-        return best, where
+            start = np.repeat(offsets[:-1], lengths)
+            values = np.where(((np.arange(len(values)) - start) < limit)[:, None], values, values[start])
+        best[nonempty] = np.maximum.reduceat(values, offsets[:-1][nonempty], axis=0)
+        return best
+
+    @staticmethod
+    def _first_row_at(values: np.ndarray, maxima: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """Per document and column, the first row holding its maximum (-1 for documents with no rows)."""
+        lengths = np.diff(offsets)
+        where = np.full(maxima.shape, -1)
+        nonempty = lengths > 0
+        if not (nonempty.any() and len(values)):
+            return where
+        index = np.arange(len(values))
+        at_max = values == maxima[np.repeat(np.arange(len(lengths)), lengths)]
+        where[nonempty] = np.minimum.reduceat(
+            np.where(at_max, index[:, None], len(values)), offsets[:-1][nonempty], axis=0
+        )
+        return where
 
     def _signals(self, X, P, offsets, coef, intercept) -> tuple[np.ndarray, np.ndarray]:
         """What the interaction stage reads, and where each type's best passage is.
@@ -277,19 +283,21 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         """
         article = np.asarray(X @ coef.T) + intercept
         passages = np.asarray(P @ coef.T) + intercept
-        best, where = self._max_by_document(passages, offsets, article)
-        lead, _ = self._max_by_document(passages, offsets, article, limit=LEAD_PASSAGES)
+        best = self._max_by_document(passages, offsets, article)
+        where = self._first_row_at(passages, best, offsets)
+        lead = self._max_by_document(passages, offsets, article, limit=LEAD_PASSAGES)
         n_docs, n_types = article.shape
         aligned = np.zeros((n_docs, n_types, n_types))
         found = where >= 0
         aligned[found] = _sigmoid(passages[where[found]])
         # exclusive[d, j, k]: j's best passage among those where k is not indicated
-        # (its weakest passage when there is none).
-        exclusive = np.zeros((n_docs, n_types, n_types))
-        weakest = -self._max_by_document(-passages, offsets, -article)[0]
-        for k in range(n_types):
-            top, _ = self._max_by_document(np.where(passages[:, [k]] <= 0, passages, -np.inf), offsets, article)
-            exclusive[:, :, k] = np.where(np.isfinite(top), top, weakest)
+        # (its weakest passage when there is none); all (j, k) in one pass.
+        masked = np.where((passages <= 0)[:, None, :], passages[:, :, None], -np.inf).reshape(len(passages), -1)
+        top = self._max_by_document(masked, offsets, np.repeat(article, n_types, axis=1)).reshape(
+            n_docs, n_types, n_types
+        )
+        weakest = -self._max_by_document(-passages, offsets, -article)
+        exclusive = np.where(np.isfinite(top), top, weakest[:, :, None])
         return np.concatenate([np.stack([article, best, lead], axis=2), aligned, exclusive], axis=2), where
 
     @staticmethod

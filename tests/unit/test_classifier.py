@@ -109,3 +109,16 @@ def test_folds_keep_groups_together(fitted):
     groups = np.repeat(np.arange(8), 5)
     for train, test in fitted._folds(Y, groups):
         assert not set(groups[train]) & set(groups[test])
+
+
+def test_word_pairs_never_span_two_sentences():
+    from newsevents.model.features import SentenceNgramCounter
+
+    counter = SentenceNgramCounter(min_df=1).fit(["Acme buys Beta", "Beta sells 12 shops", "shops Acme"])
+    counts = counter.transform(["Acme buys Beta", "", "Beta sells 300 shops", "Acme"]).toarray()
+    assert counts.shape[0] == 4
+    # words + adjacent pairs: 3 + 2, nothing, 4 + 3 (the number counts as "0"), 1
+    assert counts.sum(axis=1).tolist() == [5, 0, 7, 1]
+    # "shops Acme" was a pair in training, but here the two words are in different sentences
+    joined = counter.transform(["Beta sells 300 shops Acme"]).sum()
+    assert joined == counts[2].sum() + 1 + 1
