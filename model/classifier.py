@@ -50,6 +50,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.utils.validation import check_is_fitted
 
@@ -140,8 +141,10 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
     second_look : bool
         When True, each type has a second model that rescores its best
         passage, trained only on the documents that look like the type.
-    stack_C : float
-        Inverse L2 regularisation strength of the interaction stage.
+    stack_C : float or sequence of float
+        Inverse L2 regularisation strength of the interaction stage; given
+        several, each type takes the one with the lowest out-of-fold log-loss
+        (``stack_C_``).
     threshold_range : (float, float)
         Bounds for the tuned per-type thresholds (guards against extreme
         thresholds when a type has few positives).
@@ -165,7 +168,7 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         cv: int = 5,
         interactions: bool = True,
         second_look: bool = True,
-        stack_C: float = 1.0,
+        stack_C: float | Sequence[float] = (0.3, 1.0, 3.0, 10.0, 30.0),
         threshold_range: tuple[float, float] = (0.2, 0.8),
         threshold_beta: float = 1.0,
         threshold_min_sentences: int = 0,
@@ -384,13 +387,20 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         columns = self._own_columns(features.shape[2])
         self.stack_coef_ = np.zeros((n_types, features.shape[2]))
         self.stack_intercept_ = np.zeros(n_types)
+        self.stack_C_ = np.zeros(n_types)
         self.oof_scores_ = np.zeros(Y.shape, dtype=np.float64)
+        candidates = np.atleast_1d(np.asarray(self.stack_C, dtype=np.float64))
         for j in range(n_types):
-            F = features[:, j][:, columns]
-            for train, test in folds:
-                stage = self._new_stack().fit(F[train], Y[train, j])
-                self.oof_scores_[test, j] = stage.predict_proba(F[test])[:, 1]
-            stage = self._new_stack().fit(F, Y[:, j])
+            F, y = features[:, j][:, columns], Y[:, j]
+            best_loss = np.inf
+            for c in candidates:
+                oof = np.zeros(len(y))
+                for train, test in folds:
+                    oof[test] = self._new_stack(c).fit(F[train], y[train]).predict_proba(F[test])[:, 1]
+                loss = log_loss(y, oof, labels=[0, 1])
+                if loss < best_loss - 1e-9:
+                    best_loss, self.stack_C_[j], self.oof_scores_[:, j] = loss, c, oof
+            stage = self._new_stack(self.stack_C_[j]).fit(F, y)
             self.stack_coef_[j, columns] = stage.coef_[0]
             self.stack_intercept_[j] = stage.intercept_[0]
 
@@ -407,8 +417,9 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
     def _new_lr(self) -> LogisticRegression:
         return LogisticRegression(C=self.C, class_weight="balanced", solver="liblinear", max_iter=1000)
 
-    def _new_stack(self) -> LogisticRegression:
-        return LogisticRegression(C=self.stack_C, max_iter=2000)
+    @staticmethod
+    def _new_stack(C: float) -> LogisticRegression:
+        return LogisticRegression(C=float(C), max_iter=2000)
 
     def _folds(self, Y: np.ndarray, groups) -> list[tuple[np.ndarray, np.ndarray]]:
         """One split for all types, stratified on each document's rarest type (or none)."""

@@ -74,6 +74,12 @@ def markdown(report: dict) -> str:
         ", ".join(f"{t} {v:.2f}" for t, v in report["thresholds"].items()),
         "",
     ]
+    if "interaction_C" in report:
+        lines += [
+            "Interaction stage regularisation (C, chosen per type by out-of-fold log-loss): "
+            + ", ".join(f"{t} {v:g}" for t, v in report["interaction_C"].items()),
+            "",
+        ]
     if "threshold_tradeoff" in report:
         tradeoff = report["threshold_tradeoff"]
         first = next(iter(tradeoff.values()), None)
