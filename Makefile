@@ -50,9 +50,10 @@ bench: setup
 	$(PY) bench/bench_stories.py
 	$(PY) bench/bench_dashboard.py
 
-## model: retrain the shipped default model from training/data (deterministic)
+## model: retrain the shipped default model from training/data, then the company extractor from its evidence (deterministic)
 model: $(STAMP)
 	$(VENV)/bin/newsevents train --output model/default --report-dir training/report
+	$(PY) -m newsevents.training.entities --model model/default --report-dir training/report
 
 clean:
 	rm -rf $(VENV) build *.egg-info

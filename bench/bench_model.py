@@ -6,30 +6,67 @@ to one core with BLAS limited to one thread. Prints medians over repeats and
 the batched / one-at-a-time ratio, then the stages on their own (cleaning and
 splitting, scoring and evidence, the company and market extractor), and the
 worst case of text handling over the hostile inputs of ``bench/hostile.py``
-(ms per 100 KB, against ordinary prose in the same run).
+(ms per 100 KB, against ordinary prose in the same run). With ``--baseline DIR``
+it also times another artifact (an older model) on the same articles,
+alternating the two run by run, and prints the ratio of their batched
+throughputs; ``--baseline-rev REV`` loads that artifact with the classifier
+code of a git revision (a model saved before the classifier changed shape).
 
-    python bench/bench_model.py [--model DIR] [--articles 2000] [--batch 500] [--repeats 5]
+    python bench/bench_model.py [--model DIR] [--baseline DIR [--baseline-rev REV]] [--articles 2000] [--batch 500]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import joblib
 from threadpoolctl import threadpool_limits
 
 from bench.articles import bench_articles
 from bench.hostile import worst_case
 from newsevents.config import Settings
 from newsevents.model.article import article_from_mapping, prepare
-from newsevents.model.artifact import load_artifact
+from newsevents.model.artifact import LoadedModel, load_artifact
 from newsevents.model.service import ArticleClassifier
+
+# The modules a pickled classifier refers to, in import order.
+_CLASSIFIER_MODULES = (
+    ("newsevents.model.features", "model/features.py"),
+    ("newsevents.model.classifier", "model/classifier.py"),
+)
+
+
+def load_with_code(directory: Path, rev: str) -> LoadedModel:
+    """A trusted local artifact unpickled with the classifier code of git revision ``rev``.
+
+    The revision's modules stand in for the current ones only while the file
+    is read; the object keeps them, so it predicts with the code it was made by.
+    """
+    repo = Path(__file__).resolve().parent.parent
+    saved = {name: sys.modules[name] for name, _ in _CLASSIFIER_MODULES}
+    try:
+        for name, path in _CLASSIFIER_MODULES:
+            source = subprocess.run(
+                ["git", "-C", str(repo), "show", f"{rev}:{path}"], capture_output=True, text=True, check=True
+            ).stdout
+            module = types.ModuleType(name)
+            sys.modules[name] = module
+            exec(compile(source, f"{rev}:{path}", "exec"), module.__dict__)
+        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+        classifier = joblib.load(directory / manifest.get("model_file", "model.joblib"))
+    finally:
+        sys.modules.update(saved)
+    return LoadedModel(classifier, manifest, directory)
 
 
 def pin_one_core() -> str:
@@ -61,6 +98,8 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--single", type=int, default=400, help="articles for the one-at-a-time run")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--baseline", type=Path, help="another artifact to time side by side (batched)")
+    parser.add_argument("--baseline-rev", help="git revision whose classifier code loads --baseline")
     args = parser.parse_args()
 
     where = pin_one_core()
@@ -91,6 +130,16 @@ def main() -> int:
                     extractor.extract(sentences[i : i + args.batch], events[i : i + args.batch])
                 entity_runs.append(time.perf_counter() - start)
         worst = worst_case(repeats=3)
+        if args.baseline is not None:
+            baseline = ArticleClassifier(
+                load_with_code(args.baseline, args.baseline_rev) if args.baseline_rev else load_artifact(args.baseline)
+            )
+            baseline.classify(articles[:100])  # warm-up
+            # Alternate the two models run by run, so a noisy neighbour slows both alike.
+            pairs = [
+                (measure_batched(baseline, articles, args.batch), measure_batched(classifier, articles, args.batch))
+                for _ in range(args.repeats)
+            ]
 
     b, s = statistics.median(batched), statistics.median(single)
     print(f"model {classifier.version}; {len(articles)} articles, mean {mean_bytes:.0f} bytes; {where}, 1 BLAS thread")
@@ -115,6 +164,14 @@ def main() -> int:
             f"companies+markets ({args.batch}/call): median {1000 * entities / len(articles):.3f} ms/article, "
             f"{len(articles) / entities:.0f}/s = {entities / model_only:.2f}x scoring+evidence "
             f"(runs: {', '.join(f'{1000 * x / len(articles):.3f}' for x in entity_runs)} ms)"
+        )
+    if args.baseline is not None:
+        old, new = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+        ratios = [n / o for o, n in pairs]
+        print(
+            f"side by side, batched: baseline {baseline.version} median {old:.0f}/s, "
+            f"this model median {new:.0f}/s; ratio {new / old:.2f} "
+            f"(per run: {', '.join(f'{r:.2f}' for r in ratios)}; median {statistics.median(ratios):.2f})"
         )
     return 0
 

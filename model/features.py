@@ -17,12 +17,15 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from itertools import chain, pairwise, repeat
+from itertools import pairwise, repeat
 
 import numpy as np
 import scipy.sparse as sp
 
 _TOKEN = re.compile(r"\w+")
+_TOKEN_OR_BREAK = re.compile(r"\w+|\n")
+# The id of a sentence break in the flat token stream of transform().
+_BREAK = -3
 _DIGITS = re.compile(r"\d+")
 _SUFFIXES = ("ingly", "edly", "ments", "ment", "ings", "ing", "ers", "ies", "ied", "er", "ed", "es", "s")
 _SIBILANT_ES = ("ches", "shes", "sses", "xes", "zes")
@@ -48,15 +51,18 @@ def stem(word: str) -> str:
     return word[:-1] if word.endswith("e") and len(word) >= 5 else word
 
 
+def _batch_text(sentences: Sequence[str]) -> str:
+    # One lower() and one digit substitution serve the whole batch, sentences
+    # joined by newlines (a newline inside one becomes a space). Numbers
+    # become "0": amounts and years vary endlessly, their presence is the signal.
+    return _DIGITS.sub("0", "\n".join(s.replace("\n", " ") for s in sentences).lower())
+
+
 def _token_lists(sentences: Sequence[str]) -> list[list[str]]:
-    # Sentences carry no newlines (the splitter joins lines), so one lower()
-    # and one digit substitution serve the whole batch. Numbers become "0":
-    # amounts and years vary endlessly, their presence is the signal.
     if not sentences:
         return []
-    text = _DIGITS.sub("0", "\n".join(s.replace("\n", " ") for s in sentences).lower())
     findall = _TOKEN.findall
-    return [findall(part) for part in text.split("\n")]
+    return [findall(part) for part in _batch_text(sentences).split("\n")]
 
 
 class SentenceNgramCounter:
@@ -88,6 +94,7 @@ class SentenceNgramCounter:
             for t in toks:
                 if t not in self.surface_:
                     self.surface_[t] = self.vocabulary_.get(stem(t), -1)
+        self.surface_["\n"] = _BREAK
         n_words = len(words)
         pair_codes = np.zeros(0, dtype=np.int64)
         if self.ngram_range == (1, 2):
@@ -106,14 +113,15 @@ class SentenceNgramCounter:
 
     def transform(self, sentences: Sequence[str]) -> sp.csr_matrix:
         """Count matrix of shape (n_sentences, n_features), float32."""
-        tokens = _token_lists(sentences)
-        get = self.surface_.get
-        lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
-        flat = list(chain.from_iterable(tokens))
-        ids = np.fromiter(map(get, flat, repeat(-2)), dtype=np.int64, count=len(flat))
+        n_rows = len(sentences)
+        # One flat token stream with the sentence breaks in it: no list per sentence.
+        flat = _TOKEN_OR_BREAK.findall(_batch_text(sentences)) if n_rows else []
+        ids = np.fromiter(map(self.surface_.get, flat, repeat(-2)), dtype=np.int64, count=len(flat))
         for k in np.flatnonzero(ids == -2):  # forms never seen in training: stem them
             ids[k] = self.vocabulary_.get(stem(flat[k]), -1)
-        rows = np.repeat(np.arange(len(tokens)), lengths)
+        breaks = ids == _BREAK
+        rows = np.cumsum(breaks)[~breaks]
+        ids = ids[~breaks]
         cols_parts, rows_parts = [ids[ids >= 0]], [rows[ids >= 0]]
         if len(self.pair_codes_) and len(ids) > 1:
             first, second = ids[:-1], ids[1:]
@@ -127,8 +135,6 @@ class SentenceNgramCounter:
             rows_parts.append(rows[:-1][ok][found])
         cols = np.concatenate(cols_parts)
         rows = np.concatenate(rows_parts)
-        matrix = sp.csr_matrix(
-            (np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=(len(tokens), self.n_features)
-        )
+        matrix = sp.csr_matrix((np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=(n_rows, self.n_features))
         matrix.sum_duplicates()
         return matrix

@@ -56,3 +56,26 @@ def dilute(
         text = "\n\n".join(p for block in blocks for p in block)
         out.append(LabelledArticle(f"aug-{k}-{base.id}", base.title, text, tuple(sorted(labels))))
     return out
+
+
+def dilute_by_group(
+    articles: Sequence[LabelledArticle],
+    groups: Sequence[int],
+    *,
+    ratio: float = 1.0,
+    max_donors: int = 3,
+    seed: int = 0,
+) -> tuple[list[LabelledArticle], list[int]]:
+    """:func:`dilute` within each group: copies mix only articles of one group.
+
+    Returns the copies and the group of each, so a cross-validation that keeps
+    groups together never scores a copy with a model that saw any of its text.
+    """
+    out: list[LabelledArticle] = []
+    out_groups: list[int] = []
+    for g in sorted(set(groups)):
+        members = [a for a, k in zip(articles, groups, strict=True) if k == g]
+        copies = dilute(members, ratio=ratio, max_donors=max_donors, seed=seed + int(g))
+        out += [LabelledArticle(f"{c.id}-g{g}", c.title, c.text, c.labels) for c in copies]
+        out_groups += [g] * len(copies)
+    return out, out_groups

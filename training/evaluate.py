@@ -1,4 +1,4 @@
-"""Score an artifact on labelled data: our files and the mapped external sets."""
+"""Score an artifact on labelled data: our files, the demo stream and the mapped external sets."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 from newsevents.model.article import Article, prepare
 from newsevents.model.artifact import LoadedModel
 from newsevents.model.classifier import EventClassifier
+from newsevents.model.taxonomy import DEFAULT_TAXONOMY
 from newsevents.training.baseline import KeywordBaseline
 from newsevents.training.corpus import LabelledArticle, label_matrix, load_labelled
 from newsevents.training.external import ExternalSet, load_external
@@ -70,4 +71,35 @@ def _external_result(model: LoadedModel, ext: ExternalSet) -> dict:
         "note": ext.note,
         "types": ext.types,
         **evaluate_articles(model, ext.articles, ext.types),
+    }
+
+
+def evaluate_samples(model: LoadedModel) -> dict | None:
+    """The model on the annotated demo stream (``samples/``), which no model is trained on.
+
+    Returns scores, and the events given to the articles annotated with none
+    (statistics, a strike, a rumour, domestic openings: each one a hard case);
+    None when the model's taxonomy is not the default one.
+    """
+    from newsevents.training.entity_data import SAMPLES_ANNOTATIONS, SAMPLES_STREAM, load_annotated
+
+    classifier = model.classifier
+    taxonomy = [str(t) for t in classifier.classes_]
+    if taxonomy != list(DEFAULT_TAXONOMY) or not SAMPLES_STREAM.exists():
+        return None
+    samples = load_annotated((), (), samples=(SAMPLES_STREAM, SAMPLES_ANNOTATIONS))
+    docs = [prepare(s.article) for s in samples]
+    ready = [i for i, d in enumerate(docs) if d.reason is None]
+    P = np.zeros((len(samples), len(taxonomy)), dtype=np.int8)
+    P[ready] = classifier.predict([docs[i].sentences for i in ready])
+    Y = np.array([[t in s.labels for t in taxonomy] for s in samples], dtype=np.int8)
+    no_event = [i for i, s in enumerate(samples) if not s.labels]
+    false_events = [
+        {"id": samples[i].id, "types": [taxonomy[j] for j in np.flatnonzero(P[i])]} for i in no_event if P[i].any()
+    ]
+    return {
+        "scores": score(Y, P, taxonomy),
+        "no_event_articles": len(no_event),
+        "false_events_on_no_event_articles": sum(len(f["types"]) for f in false_events),
+        "false_events": false_events,
     }

@@ -49,12 +49,57 @@ def markdown(report: dict) -> str:
         "",
     ]
     lines += _scores_table("Held-out split: model vs keyword rules", report["held_out"], report["baseline"])
+    if "held_out_long" in report:
+        long, realistic = report["held_out_long"], report["held_out_realistic"]
+        lines += [
+            "### Held-out split, the way real news looks",
+            "",
+            "| type | long articles F1 | with diluted copies F1 |",
+            "| --- | ---: | ---: |",
+            *(
+                f"| {t} | {long['per_type'][t]['f1']:.3f} | {realistic['per_type'][t]['f1']:.3f} |"
+                for t in long["per_type"]
+            ),
+            "",
+            f"Long articles (at least {long['min_sentences']} sentences, {long['n_articles']} of them): "
+            f"macro-F1 **{long['macro_f1']:.3f}**. The held-out articles plus "
+            f"{realistic['copies_per_article']:g} diluted copy per article (each mixed with up to five other "
+            f"held-out articles, labels merged; {realistic['n_articles']} documents): "
+            f"macro-F1 **{realistic['macro_f1']:.3f}**.",
+            "",
+        ]
     lines += [
         "### Thresholds (tuned on out-of-fold scores)",
         "",
         ", ".join(f"{t} {v:.2f}" for t, v in report["thresholds"].items()),
         "",
     ]
+    if "interaction_C" in report:
+        lines += [
+            "Interaction stage regularisation (C, chosen per type by out-of-fold log-loss): "
+            + ", ".join(f"{t} {v:g}" for t, v in report["interaction_C"].items()),
+            "",
+        ]
+    if "threshold_tradeoff" in report:
+        tradeoff = report["threshold_tradeoff"]
+        first = next(iter(tradeoff.values()), None)
+        lines += [
+            "### Precision/recall trade-off per type",
+            "",
+            "Out-of-fold scores of the training split's long documents "
+            + (f"({first['documents']}: long articles and diluted copies), " if first else "")
+            + "the ones the thresholds were tuned on (F1), at the chosen threshold and 0.1 below and above it.",
+            "",
+            "| type | positives | lower: P / R | chosen: P / R | higher: P / R |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for t, row in tradeoff.items():
+            cells = [
+                f"{row[k]['threshold']:.2f}: {row[k]['precision']:.2f} / {row[k]['recall']:.2f}"
+                for k in ("lower", "chosen", "higher")
+            ]
+            lines.append(f"| {t} | {row['positives']} | " + " | ".join(cells) + " |")
+        lines.append("")
     lines += [
         "### Most confused pairs on the held-out split",
         "",
@@ -66,6 +111,14 @@ def markdown(report: dict) -> str:
     ]
     lines += ["", "### Cross-validation candidates", "", "| params | mean macro-F1 |", "| --- | ---: |"]
     lines += [f"| `{json.dumps(c['params'])}` | {c['macro_f1']:.3f} |" for c in report["selection"]["candidates"]]
+    if "demo_stream" in report:
+        demo = report["demo_stream"]
+        lines += ["", *_scores_table("Demo stream (samples/, annotated, never trained on)", demo["scores"])]
+        wrong = "; ".join(f"{f['id']}: {', '.join(f['types'])}" for f in demo["false_events"]) or "none"
+        lines.append(
+            f"Articles annotated with no event: {demo['no_event_articles']}; events given to them: "
+            f"{demo['false_events_on_no_event_articles']} ({wrong})."
+        )
     for ext in report.get("external", []):
         lines += ["", *_scores_table(f"External: {ext['name']} ({ext['note']})", ext["scores"], ext.get("baseline"))]
     if report.get("final_fit"):

@@ -81,3 +81,44 @@ def test_threshold_search_maximises_f1():
     assert _best_threshold(y, p, 0.2, 0.8) == pytest.approx(0.40)
     # Only thresholds in (0.1, 0.25] catch every positive and no negative; the range starts at 0.2.
     assert _best_threshold(np.array([1, 1, 1, 0]), np.array([0.25, 0.3, 0.9, 0.1]), 0.2, 0.8) == pytest.approx(0.25)
+
+
+def test_a_side_remark_does_not_lead_the_evidence():
+    # Both sentences support the acquisition about as much; the one that states it comes first in the article.
+    from newsevents.model.classifier import _evidence
+
+    sentences = ["Acme agreed to buy Beta Foods.", "The deal is subject to approval by regulators.", "Unrelated."]
+    assert _evidence(sentences, np.array([2.0, 2.3, -1.0]), 3) == sentences[:2]
+    # A clearly stronger later sentence still wins.
+    assert _evidence(sentences, np.array([1.0, 2.3, -1.0]), 3)[0] == sentences[1]
+
+
+def test_evidence_quotes_the_sentence_that_states_the_deal(fitted):
+    doc = [
+        "Northwind Foods said on Monday it had agreed to acquire Harbor Snacks, the maker of Crispy Bay chips, "
+        "for $450 million in cash.",
+        "The deal is subject to approval by regulators and is expected to close in the third quarter.",
+    ]
+    [evidence] = fitted.evidence([doc], [["acquisition"]])
+    assert evidence["acquisition"][0] == doc[0]
+
+
+def test_folds_keep_groups_together(fitted):
+    Y = np.zeros((40, len(DEFAULT_TAXONOMY)), dtype=np.int8)
+    Y[::2, 0] = 1
+    groups = np.repeat(np.arange(8), 5)
+    for train, test in fitted._folds(Y, groups):
+        assert not set(groups[train]) & set(groups[test])
+
+
+def test_word_pairs_never_span_two_sentences():
+    from newsevents.model.features import SentenceNgramCounter
+
+    counter = SentenceNgramCounter(min_df=1).fit(["Acme buys Beta", "Beta sells 12 shops", "shops Acme"])
+    counts = counter.transform(["Acme buys Beta", "", "Beta sells 300 shops", "Acme"]).toarray()
+    assert counts.shape[0] == 4
+    # words + adjacent pairs: 3 + 2, nothing, 4 + 3 (the number counts as "0"), 1
+    assert counts.sum(axis=1).tolist() == [5, 0, 7, 1]
+    # "shops Acme" was a pair in training, but here the two words are in different sentences
+    joined = counter.transform(["Beta sells 300 shops Acme"]).sum()
+    assert joined == counts[2].sum() + 1 + 1
