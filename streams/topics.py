@@ -94,9 +94,37 @@ async def ensure_topics_async(
             pass  # another worker won the race
         except KafkaError as exc:
             log.warning("could not create topics %s: %s", wanted, exc)
+            return wanted
+        await _wait_for_leaders(admin, wanted, timeout)
         return wanted
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout: float) -> None:
+    """Return once every partition of ``names`` has a leader, or after ``timeout`` seconds.
+
+    A consumer that joins its group before a new topic has leaders sees the
+    topic without partitions and is not assigned them until its next metadata
+    refresh (minutes later), so a first start would sit idle.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            described = await admin.describe_topics(names)
+            ready = all(
+                t.get("error_code", 0) == 0
+                and t.get("partitions")
+                and all(p.get("leader", -1) >= 0 for p in t["partitions"])
+                for t in described
+            )
+        except KafkaError:
+            ready = False
+        if ready or asyncio.get_running_loop().time() >= deadline:
+            if not ready:
+                log.warning("new topics %s have no leader yet after %.0f s", names, timeout)
+            return
+        await asyncio.sleep(0.2)
 
 
 def ensure_topics(
