@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from threadpoolctl import threadpool_limits
 
 from bench.articles import bench_articles
 from bench.hostile import worst_case
+from bench.processes import pin_one_core
 from newsevents.config import Settings
 from newsevents.model.article import article_from_mapping, prepare
 from newsevents.model.artifact import LoadedModel, load_artifact
@@ -69,14 +69,6 @@ def load_with_code(directory: Path, rev: str) -> LoadedModel:
     finally:
         sys.modules.update(saved)
     return LoadedModel(classifier, manifest, directory)
-
-
-def pin_one_core() -> str:
-    if hasattr(os, "sched_setaffinity"):
-        core = min(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {core})
-        return f"core {core}"
-    return "unpinned"
 
 
 def measure_batched(classifier: ArticleClassifier, articles: list, batch: int) -> float:

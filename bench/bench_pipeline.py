@@ -65,6 +65,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from threadpoolctl import threadpool_limits
 
 from bench.articles import bench_articles
+from bench.processes import children, cpu_seconds, rss_mb
 from newsevents.config import Settings, Topics
 from newsevents.model.article import article_from_mapping, prepare
 from newsevents.model.artifact import load_artifact
@@ -261,36 +262,6 @@ class ModelBench:
 
 
 # ----------------------------------------------------------------------------- processes
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of one process, MB (0 when it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one live process, s (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children(pid: int) -> list[int]:
-    out = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            out += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return out
 
 
 def model_children(pid: int) -> list[int]:

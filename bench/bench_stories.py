@@ -28,7 +28,6 @@ import argparse
 import gc
 import hashlib
 import json
-import os
 import random
 import re
 import statistics
@@ -43,6 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.articles import bench_articles
+from bench.processes import pin_one_core
 from newsevents.model.article import article_from_mapping, prepare
 from newsevents.model.cleaning import clean_text
 from newsevents.model.stories import StoryIndex, story_signature
@@ -487,14 +487,6 @@ def exact_dedup(docs: list[list[str]], items: list[Item]) -> list[str]:
 
 
 # --- cost ---------------------------------------------------------------------
-
-
-def pin_one_core() -> str:
-    if hasattr(os, "sched_setaffinity"):
-        core = min(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {core})
-        return f"core {core}"
-    return "unpinned"
 
 
 def per_article_us(fn, inputs: list, repeats: int) -> list[float]:

@@ -73,6 +73,7 @@ import aiohttp  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
 from bench.articles import bench_articles  # noqa: E402
+from bench.processes import children, rss_mb  # noqa: E402
 from newsevents.config import DEFAULT_MODEL_DIR, Topics  # noqa: E402
 from newsevents.model.article import ArticleError, normalise_id, parse_article  # noqa: E402
 from newsevents.streams.broker import LocalBroker, default_cache_dir, ensure_kafka_jars, free_port  # noqa: E402
@@ -354,24 +355,6 @@ def _size(payload: Payload) -> int:
 # -- processes --------------------------------------------------------------------------------------
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        tasks = Path(f"/proc/{pid}/task").iterdir()
-        return [int(c) for t in tasks for c in (t / "children").read_text().split()]
-    except OSError:
-        return []
-
-
-def _rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -441,12 +424,12 @@ class Worker:
             self.expected_exit = True
             stop_gracefully(self.proc, timeout=30)
 
-    def model_children(self) -> list[int]:
+    def modelchildren(self) -> list[int]:
         if not self.alive():
             return []
         assert self.proc is not None
         return [
-            c for c in _children(self.proc.pid) if "spawn_main" in _cmdline(c) and "resource_tracker" not in _cmdline(c)
+            c for c in children(self.proc.pid) if "spawn_main" in _cmdline(c) and "resource_tracker" not in _cmdline(c)
         ]
 
     def rss_mb(self) -> tuple[float, float]:
@@ -454,8 +437,8 @@ class Worker:
         if not self.alive():
             return 0.0, 0.0
         assert self.proc is not None
-        own = _rss_mb(self.proc.pid)
-        return own, own + sum(_rss_mb(c) for c in _children(self.proc.pid))
+        own = rss_mb(self.proc.pid)
+        return own, own + sum(rss_mb(c) for c in children(self.proc.pid))
 
     def crash_lines(self) -> int:
         """Crashes the worker logged (Faust's line when a service crashes: the metric may die with the process)."""
@@ -762,7 +745,7 @@ async def inject(scenario: str, broker: LocalBroker, workers: list[Worker], down
         fault.restored = time.time()
     elif scenario == "model-kill":
         for n in range(3):
-            children = workers[0].model_children()
+            children = workers[0].modelchildren()
             if not children:
                 fault.notes.append(f"kill {n + 1}: no model process found")
             for pid in children:
