@@ -39,13 +39,17 @@ and numbers, so it is stored with ``skops`` inside the model artifact
 from __future__ import annotations
 
 import calendar
+import contextlib
 import functools
+import gc
 import itertools
 import math
 import operator
 import re
+import threading
+import weakref
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -63,7 +67,7 @@ from newsevents.model.places import CITY, DEMONYM, NAME, Place, place_index, reg
 MAX_COMPANIES = 10
 MAX_EVENT_COMPANIES = 5
 #: Documents processed together inside one ``extract`` call.
-EXTRACT_CHUNK = 128
+EXTRACT_CHUNK = 512
 #: The event type whose events carry markets.
 MARKET_EVENT = "market_expansion"
 
@@ -143,17 +147,29 @@ _CALENDAR = frozenset(
 
 
 @dataclass(slots=True)
-class _Candidate:
-    """One distinct name in one document and its mentions, each
-    ``(sentence, start, previous word, next word, whole sequence, sentence start)``."""
+class _Name:
+    """One surface form of a name and what depends on its text alone: its key,
+    whether it can be an organisation at all, and (once it is scored, see
+    :meth:`_Reader.describe`) its text features."""
 
     key: str
     text: str
     words: tuple[str, ...]  # lower-cased
-    mentions: list[tuple[int, int, str, str, bool, bool]] = field(default_factory=list)
-    legal: bool = False
-    inner_possessive: bool = False
-    skip: bool = False  # never an organisation (a country, a month): no row
+    skip: bool  # never an organisation (a country, a month): no row
+    legal: bool  # written with a legal suffix
+    ordinary: bool = False  # a single ordinary word: no candidate when it only starts sentences
+    head: str = ""  # first and last words, connectors aside
+    tail: str = ""
+    multi: bool = False  # more than one word, connectors aside
+    static: tuple[float, ...] = ()  # text features; empty until described
+    display: str = ""  # as output (see _display); empty until needed
+
+
+# One mention of a name: sentence, start, previous word, next word, whether it
+# is a whole capitalised sequence, whether it starts the sentence, the form
+# written. A candidate is one distinct name of a document (its key) with its
+# mentions in order; the first mention's form names it.
+_Mention = tuple[int, int, str, str, bool, bool, "_Name"]
 
 
 @dataclass(slots=True)
@@ -168,9 +184,136 @@ class _PlaceMention:
 @dataclass(slots=True)
 class _Scan:
     n_sentences: int
-    candidates: dict[str, _Candidate]
+    candidates: dict[str, list[_Mention]]  # names that can be organisations -> their mentions
+    skipped: dict[str, int]  # names that cannot -> mentions as a whole capitalised sequence
     places: list[_PlaceMention]
     titlecase: list[bool]  # per sentence: most words capitalised (a headline), so capitals say little
+
+
+# One candidate inside a capitalised sequence: its offset in the sequence; the
+# previous and next words when the sequence fixes them ("and", "'s"; None: the
+# words around the sequence); whole sequence or part; whether it starts where
+# the sequence starts; the place it mentions; its name (None: not a name).
+_Part = tuple[int, str | None, str | None, bool, bool, Place | None, _Name | None]
+# A capitalised sequence: its number of words, whether it is a single
+# ordinary word, its parts.
+_RunInfo = tuple[int, bool, tuple[_Part, ...]]
+
+
+class _Reader:
+    """Capitalised sequences and names, each worked out once per distinct text
+    (:meth:`run`, :meth:`name`): they recur from article to article ("The",
+    "Tuesday", "China", the companies of the day); only the words around them
+    are read anew. Each memo holds at most ``size`` texts and starts again when full.
+    """
+
+    def __init__(self, lexicon: Mapping[str, int], size: int = 20_000) -> None:
+        self.lexicon = lexicon
+        self.size = size
+        self.runs: dict[str, _RunInfo] = {}
+        self.names: dict[str, _Name | None] = {}
+
+    def run(self, text: str) -> _RunInfo:
+        """The candidates of a capitalised sequence: the sequence; its parts
+        split at "and" and at possessives; and those parts without leading
+        ordinary words ("Currently", "Chairman") or trailing ones ("Launches")."""
+        if len(self.runs) >= self.size:
+            self.runs.clear()
+        common = self.lexicon.get
+        index = place_index()
+        spaces = text.count(" ")
+        # (offset, text, prev, next, whole, starts where the sequence starts)
+        spans: list[tuple[int, str, str | None, str | None, bool, bool]] = [(0, text, None, None, True, True)]
+        if spaces and (" and " in text or "s " in text):
+            offset, joined = 0, None
+            for sep in _SPLIT.finditer(text):
+                joiner = "and" if sep.group().strip() == "and" else "'s"
+                spans.append((offset, text[offset : sep.start()], joined, joiner, False, not offset))
+                offset, joined = sep.end(), joiner
+            if offset:
+                spans.append((offset, text[offset:], joined, None, False, False))
+        parts: list[_Part] = [
+            (offset, prev, nxt, whole, first, index.get(_place_form(part)), self.name(part))
+            for offset, part, prev, nxt, whole, first in spans
+        ]
+        for offset, part, prev, nxt, _, first in spans if spaces else ():
+            # "Netherlands" in "The Netherlands" is a place; "Jersey" in "New Jersey" is not.
+            in_place = part in index
+            variants: list[tuple[int, str, str | None, str | None, bool]] = []
+            last = part[part.rfind(" ") + 1 :]
+            if common(last.lower(), 0) >= COMMON and " " in part:
+                words = part.split(" ")
+                k = len(words) - 1
+                while k > 1 and common(words[k - 1].lower(), 0) >= COMMON:
+                    k -= 1
+                variants.append((offset, " ".join(words[:k]), prev, words[k].lower(), first))
+            lead = part.split(" ", 1)[0]
+            if lead in _ROLES or common(lead.lower(), 0) >= COMMON:
+                words = part.split(" ")
+                k = 1
+                while k < len(words) - 1 and (words[k] in _ROLES or common(words[k].lower(), 0) >= COMMON):
+                    k += 1
+                if k < len(words):
+                    rest = " ".join(words[k:])
+                    variants.append((offset + len(part) - len(rest), rest, words[k - 1].lower(), nxt, False))
+            for v_offset, v_text, v_prev, v_next, v_first in variants:
+                place = None if in_place else index.get(_place_form(v_text))
+                parts.append((v_offset, v_prev, v_next, False, v_first, place, self.name(v_text)))
+        info = (spaces + 1, not spaces and common(text.lower(), 0) >= COMMON, tuple(parts))
+        self.runs[text] = info
+        return info
+
+    def name(self, text: str) -> _Name | None:
+        """What ``text`` is as a name, or None when it is none (a legal suffix or connector alone)."""
+        if text in self.names:
+            return self.names[text]
+        if len(self.names) >= self.size:
+            self.names.clear()
+        key = name_key(text)
+        name = None
+        if key and key not in LEGAL_SUFFIXES and key not in _CONNECTORS:
+            place = place_index().get(_place_form(text))
+            name = _Name(
+                key,
+                text,
+                tuple(key.split()),
+                skip=len(key) == 1 or text in _CALENDAR or (place is not None and place.kind != CITY),
+                legal=len(key) < len(text.rstrip(" .")) - 2,
+            )
+        self.names[text] = name
+        return name
+
+    def describe(self, name: _Name) -> tuple[float, ...]:
+        """The text features of a name about to be scored (worked out once per name)."""
+        if name.static:
+            return name.static
+        lexicon, index, text, words = self.lexicon, place_index(), name.text, name.words
+        content = [w for w in words if w not in _CONNECTORS] or list(words) if len(words) > 1 else words
+        head, tail = content[0], content[-1]
+        common_head, common_tail = lexicon.get(head, 0), lexicon.get(tail, 0)
+        place = index.get(text)
+        if len(content) == 1:
+            share = float(common_head >= COMMON)
+            placed = place is not None
+        else:
+            share = sum(lexicon.get(w, 0) >= COMMON for w in content) / len(content)
+            placed = place is not None or any(w.title() in index for w in content)
+        name.ordinary = len(words) == 1 and common_head >= COMMON
+        name.head, name.tail, name.multi = head, tail, len(content) > 1
+        name.static = (
+            len(content),
+            len(name.key),
+            float("'s " in text or "’s " in text),
+            float(len(text) <= 8 and text.replace(".", "").replace("&", "").isupper()),
+            share,
+            math.log1p(common_head),
+            math.log1p(common_tail),
+            _PLACE_KIND[place.kind] if place is not None else -1.0,
+            float(placed),
+            float(_DIGIT.search(text) is not None),
+            float(len(content) < len(words)),
+        )
+        return name.static
 
 
 def _word(text: str) -> str:
@@ -179,145 +322,83 @@ def _word(text: str) -> str:
     return text.lower().strip(_PUNCTUATION)
 
 
-def _scan(sentences: Sequence[str], lexicon: Mapping[str, int], read: Sequence[int] | None = None) -> _Scan:
-    """Candidate names and place mentions of one document.
-
-    Candidates of a capitalised sequence: the sequence; its parts split at
-    "and" and at possessives; and, when it starts with ordinary words
-    ("Currently", "Chairman"), the rest.
-    """
-    candidates: dict[str, _Candidate] = {}
-    seen: dict[str, _Candidate | None] = {}  # surface form -> its candidate (None: not a name)
-    places: list[_PlaceMention] = []
+def _scan(
+    sentences: Sequence[str], reader: _Reader, read: Sequence[int] | None = None, *, places: bool = True
+) -> _Scan:
+    """Candidate names and, when ``places``, place mentions of one document
+    (the sentences ``read``, default all, in order)."""
+    candidates: dict[str, list[_Mention]] = {}
+    skipped: dict[str, int] = {}
+    found: list[_PlaceMention] = []
     titlecase = [False] * len(sentences)
-    index = place_index()
-    common = lexicon.get
+    runs = reader.runs
     for s in range(len(sentences)) if read is None else read:
         sentence = sentences[s]
         capitalised = 0
         for run in _RUN.finditer(sentence):
-            text, start = run.group(), run.start()
-            spaces = text.count(" ")
-            capitalised += spaces + 1
+            text = run.group()
+            n_words, ordinary, parts = runs.get(text) or reader.run(text)
+            capitalised += n_words
+            start, end = run.span()
             at_start = start == 0 or (start < 4 and not sentence[:start].strip(_OPENERS))
-            if at_start and not spaces and common(text.lower(), 0) >= COMMON:
+            if at_start and ordinary:
                 continue  # an ordinary word that starts the sentence ("The", "Currently")
-            prev = _previous_word(sentence, start)
-            nxt = _next_word(sentence, run.end())
-            if not spaces and text in seen and _place_form(text) not in index:
-                # A single word seen before and not a place: the common case, in short.
-                candidate = seen[text]
-                if candidate is not None:
-                    candidate.mentions.append((s, start, prev, nxt, True, at_start))
-                continue
-            span = (text, start, prev, nxt, True, at_start)
-            if not spaces:
-                _add(span, s, candidates, seen, places, index)
-                continue
-            spans = [span]
-            if " and " in text or "s " in text:
-                offset, joined = 0, prev
-                for sep in _SPLIT.finditer(text):
-                    joiner = "and" if sep.group().strip() == "and" else "'s"
-                    spans.append(
-                        (text[offset : sep.start()], start + offset, joined, joiner, False, at_start and not offset)
-                    )
-                    offset, joined = sep.end(), joiner
-                if offset:
-                    spans.append((text[offset:], start + offset, joined, nxt, False, False))
-            variants = []  # the parts without leading or trailing ordinary words
-            for part in spans:
-                # "Netherlands" in "The Netherlands" is a place; "Jersey" in "New Jersey" is not.
-                in_place = part[0] in index
-                last = part[0][part[0].rfind(" ") + 1 :]
-                if lexicon.get(last.lower(), 0) >= COMMON and " " in part[0]:
-                    words = part[0].split(" ")
-                    k = len(words) - 1
-                    while k > 1 and lexicon.get(words[k - 1].lower(), 0) >= COMMON:
-                        k -= 1
-                    variants.append(
-                        ((" ".join(words[:k]), part[1], part[2], words[k].lower(), False, part[5]), in_place)
-                    )
-                first = part[0].split(" ", 1)[0]
-                if first in _ROLES or lexicon.get(first.lower(), 0) >= COMMON:
-                    words = part[0].split(" ")
-                    k = 1
-                    while k < len(words) - 1 and (words[k] in _ROLES or lexicon.get(words[k].lower(), 0) >= COMMON):
-                        k += 1
-                    if k < len(words):
-                        rest = " ".join(words[k:])
-                        variants.append(
-                            (
-                                (rest, part[1] + len(part[0]) - len(rest), words[k - 1].lower(), part[3], False, False),
-                                in_place,
-                            )
+            around = None  # the words before and after the sequence, read when needed
+            for offset, p_prev, p_next, whole, first, place, name in parts:
+                if place is not None and places:
+                    around = around or _around(sentence, start, end)
+                    found.append(
+                        _PlaceMention(
+                            place,
+                            s,
+                            start + offset,
+                            around[0] if p_prev is None else p_prev,
+                            around[1] if p_next is None else p_next,
                         )
-            for part in spans:
-                _add(part, s, candidates, seen, places, index)
-            for variant, in_place in variants:
-                _add(variant, s, candidates, seen, places, index, mention_place=not in_place)
+                    )
+                if name is None:
+                    continue
+                key = name.key
+                mentions = candidates.get(key)
+                if mentions is None:
+                    if key in skipped or name.skip:
+                        skipped[key] = skipped.get(key, 0) + whole
+                        continue
+                    mentions = candidates[key] = []
+                around = around or _around(sentence, start, end)
+                mentions.append(
+                    (
+                        s,
+                        start + offset,
+                        around[0] if p_prev is None else p_prev,
+                        around[1] if p_next is None else p_next,
+                        whole,
+                        at_start and first,
+                        name,
+                    )
+                )
         words_in_sentence = sentence.count(" ") + 1
         titlecase[s] = words_in_sentence >= 4 and capitalised >= 0.6 * words_in_sentence
+    return _Scan(len(sentences), candidates, skipped, found, titlecase)
 
-    return _Scan(len(sentences), candidates, places, titlecase)
+
+def _around(sentence: str, start: int, end: int) -> tuple[str, str]:
+    """The words before ``start`` and after ``end``: "<s>" at the start of the
+    sentence, "</s>" at its end, "'s" for a possessive, "-based" for a hyphenated tail."""
+    head = sentence[max(0, start - 30) : start].rstrip()
+    prev = _word(head[head.rfind(" ") + 1 :]) if head else "<s>"
+    tail = sentence[end : end + 30]
+    if tail[:2] in ("'s", "’s"):
+        return prev, "'s"
+    if tail[:1] == "-":
+        return prev, _word(tail.split(" ", 1)[0])
+    word = tail.lstrip(_PUNCTUATION + " ").split(" ", 1)[0]
+    return prev, _word(word) if word else "</s>"
 
 
 def _place_form(text: str) -> str:
     """How a place is looked up: "LONDON" (a dateline) as "London", "UK" as is."""
     return text if len(text) <= 3 or not text.isupper() else text.title()
-
-
-def _previous_word(sentence: str, start: int) -> str:
-    """The word before position ``start`` ("<s>" at the start of the sentence)."""
-    head = sentence[max(0, start - 30) : start].rstrip()
-    if not head:
-        return "<s>"
-    return _word(head[head.rfind(" ") + 1 :])
-
-
-def _next_word(sentence: str, end: int) -> str:
-    """The word after position ``end``: "'s" for a possessive, "-based" for a hyphenated tail."""
-    tail = sentence[end : end + 30]
-    if tail[:2] in ("'s", "’s"):
-        return "'s"
-    if tail[:1] == "-":
-        return _word(tail.split(" ", 1)[0])
-    words = tail.lstrip(_PUNCTUATION + " ").split(" ", 1)
-    return _word(words[0]) if words[0] else "</s>"
-
-
-def _add(
-    span: tuple[str, int, str, str, bool, bool],
-    s: int,
-    candidates: dict[str, _Candidate],
-    seen: dict[str, _Candidate | None],
-    places: list[_PlaceMention],
-    index: Mapping[str, Place],
-    *,
-    mention_place: bool = True,
-) -> None:
-    text, start, prev, nxt, full, at_start = span
-    place = index.get(_place_form(text))
-    if place is not None and mention_place:
-        places.append(_PlaceMention(place, s, start, prev, nxt))
-    if text in seen:
-        candidate = seen[text]
-    else:
-        key = name_key(text)
-        if not key or key in LEGAL_SUFFIXES or key in _CONNECTORS:
-            seen[text] = None
-            return
-        candidate = candidates.get(key)
-        if candidate is None:
-            candidate = _Candidate(key, text, tuple(key.split()))
-            candidate.inner_possessive = "'s " in text or "’s " in text
-            candidate.skip = len(key) == 1 or text in _CALENDAR or (place is not None and place.kind != CITY)
-            candidates[key] = candidate
-        if len(key) < len(text.rstrip(" .")) - 2:
-            candidate.legal = True
-        seen[text] = candidate
-    if candidate is not None:
-        candidate.mentions.append((s, start, prev, nxt, full, at_start))
 
 
 def _display(text: str) -> str:
@@ -336,6 +417,16 @@ _PLACE_KIND = {NAME: 0.0, DEMONYM: 1.0, CITY: 2.0}
 #: A word written in lower case at least this often is an ordinary word.
 COMMON = 5
 _LOG2 = math.log(2)  # log1p(1): one sentence
+# math.log1p of small counts. numpy's log1p can differ from math.log1p in the
+# last bit, and the fitted trees were trained on math.log1p's values.
+_LOG1P = np.array([math.log1p(i) for i in range(1024)])
+
+
+def _log1p_counts(counts: np.ndarray) -> np.ndarray:
+    """``math.log1p`` of each count (non-negative whole numbers), bit for bit."""
+    if not counts.size or counts.max() < len(_LOG1P):
+        return _LOG1P[counts.astype(np.intp)]
+    return np.fromiter(map(math.log1p, counts.ravel().tolist()), np.float64, counts.size).reshape(counts.shape)
 
 
 def common_words(texts: Sequence[str], *, min_count: int = 2) -> dict[str, int]:
@@ -350,75 +441,111 @@ def common_words(texts: Sequence[str], *, min_count: int = 2) -> dict[str, int]:
     return {w: c for w, c in counts.items() if c >= min_count}
 
 
-def _org_rows(
-    scan: _Scan, lexicon: Mapping[str, int]
-) -> tuple[list[_Candidate], list[list[float]], list[tuple[str, ...]], list[int]]:
-    """Candidates of one document worth scoring, their numeric features, the
-    context of each mention (previous word, next word, first word, last word)
-    and each mention's candidate (index into the candidates).
+def _org_rows(scan: _Scan, reader: _Reader, rows: _Rows, group: int) -> list[list[_Mention]]:
+    """Add the candidates of one document worth scoring to ``rows`` and
+    return their mentions, in the same order.
 
-    A single ordinary word found only at sentence starts ("Currently") is no
-    candidate.
+    Each row holds the counts :func:`_org_features` turns into features;
+    each mention adds its context (previous word, next word, first word,
+    last word). A single ordinary word found only at sentence starts
+    ("Currently") is no candidate.
     """
-    index = place_index()
-    full_counts: dict[str, int] = {}
-    for c in scan.candidates.values():
-        full_counts[c.key] = sum(m[4] for m in c.mentions)
+    candidates, skipped = scan.candidates, scan.skipped
+
+    def full(key: str) -> int:  # mentions of a name as a whole capitalised sequence
+        ms = candidates.get(key)
+        return sum(m[4] for m in ms) if ms is not None else skipped.get(key, 0)
+
     last = max(1, scan.n_sentences - 1)
     titlecase = scan.titlecase
-    cands: list[_Candidate] = []
-    rows: list[list[float]] = []
-    contexts: list[tuple[str, ...]] = []
-    owners: list[int] = []
-    for c in scan.candidates.values():
-        ms = c.mentions
-        words = c.words
+    cands: list[list[_Mention]] = []
+    numeric, contexts, owners = rows.numeric, rows.contexts, rows.owners
+    assert isinstance(numeric, list)  # rows are added before they become an array
+    describe = reader.describe
+    for ms in candidates.values():
+        first, _, prev, after, n_full, n_start, name = ms[0]
+        static = name.static or describe(name)
         n = len(ms)
-        n_start = sum(m[5] for m in ms)
-        if c.skip or (len(words) == 1 and n_start == n and lexicon.get(words[0], 0) >= COMMON):
-            continue
-        content = [w for w in words if w not in _CONNECTORS] or list(words)
-        n_full = full_counts[c.key]
-        sentences = [m[0] for m in ms]
-        first = min(sentences)
-        text = c.text
-        place = index.get(text)
-        r = len(cands)
-        cands.append(c)
-        rows.append(
-            [
-                len(content),
-                len(c.key),
-                math.log1p(n),
-                math.log1p(n_full),
-                n_full / n,
-                first / last,
-                float(first == 0),
-                float(first < 3),
-                _LOG2 if n == 1 else math.log1p(len(set(sentences))),
-                n_start / n,
-                sum(m[3] == "'s" for m in ms) / n,
-                float(c.legal),
-                float(c.inner_possessive),
-                float(len(text) <= 8 and text.replace(".", "").replace("&", "").isupper()),
-                sum(lexicon.get(w, 0) >= COMMON for w in content) / len(content),
-                math.log1p(lexicon.get(content[0], 0)),
-                math.log1p(lexicon.get(content[-1], 0)),
-                _PLACE_KIND[place.kind] if place is not None else -1.0,
-                float(place is not None or (len(content) > 1 and any(w.title() in index for w in content))),
-                math.log1p(full_counts.get(content[0], 0)) if len(content) > 1 else 0.0,
-                math.log1p(full_counts.get(content[-1], 0)) if len(content) > 1 else 0.0,
-                (titlecase[first] if n == 1 else sum(titlecase[i] for i in sentences) / n),
-                float(_DIGIT.search(text) is not None),
-                float(len(content) < len(words)),
-                sentences.count(0) / n,
-            ]
-        )
-        head, tail = content[0], content[-1]
-        for m in ms:
-            contexts.append((m[2], m[3], head, tail))
-            owners.append(r)
-    return cands, rows, contexts, owners
+        if n == 1:  # most names: counts from the one mention
+            if n_start and name.ordinary:
+                continue
+            counts: tuple[float, ...] = (
+                first,
+                1,
+                n_full,
+                n_start,
+                after == "'s",
+                name.legal,
+                1,
+                titlecase[first],
+                first == 0,
+            )
+        else:
+            starts = sum(m[5] for m in ms)
+            if starts == n and name.ordinary:
+                continue
+            sentences = [m[0] for m in ms]
+            counts = (
+                first,
+                n,
+                sum(m[4] for m in ms),
+                starts,
+                sum(m[3] == "'s" for m in ms),
+                any(m[6].legal for m in ms),
+                len(set(sentences)),
+                sum(titlecase[i] for i in sentences),
+                sentences.count(0),
+            )
+        row = len(numeric)
+        head, tail = name.head, name.tail
+        if name.multi:
+            numeric.append((*static, *counts, full(head), full(tail), last))
+        else:
+            numeric.append((*static, *counts, 0, 0, last))
+        if n == 1:
+            contexts.append((prev, after, head, tail))
+            owners.append(row)
+        else:
+            contexts.extend([(m[2], m[3], head, tail) for m in ms])
+            owners.extend([row] * n)
+        cands.append(ms)
+    rows.groups.extend([group] * len(cands))
+    return cands
+
+
+#: Values per row that :func:`_org_rows` adds: 11 text features, 11 counts, the last sentence read.
+_ORG_COUNTS = 23
+
+
+def _org_features(raw: np.ndarray) -> np.ndarray:
+    """Features of organisation candidates from their :func:`_org_rows` counts, shape (n_rows, 25).
+
+    Text features, mentions (log), whole-sequence mentions (log, share),
+    first sentence (relative, headline, opening), sentences (log), shares of
+    sentence starts and possessives, legal suffix, more text features,
+    whole-sequence mentions of the first and last words alone (log), share of
+    mentions in capitalised (headline-like) sentences, more text features,
+    share of mentions in the headline.
+    """
+    static, first, n, n_full = raw[:, :11], raw[:, 11], raw[:, 12], raw[:, 13]
+    out = np.empty((len(raw), 25))
+    out[:, :2] = static[:, :2]
+    out[:, 2] = _log1p_counts(n)
+    out[:, 3] = _log1p_counts(n_full)
+    out[:, 4] = n_full / n
+    out[:, 5] = first / raw[:, 22]
+    out[:, 6] = first == 0
+    out[:, 7] = first < 3
+    out[:, 8] = np.where(n == 1, _LOG2, _log1p_counts(raw[:, 17]))
+    out[:, 9] = raw[:, 14] / n
+    out[:, 10] = raw[:, 15] / n
+    out[:, 11] = raw[:, 16]
+    out[:, 12:19] = static[:, 2:9]
+    out[:, 19:21] = _log1p_counts(raw[:, 20:22])
+    out[:, 21] = raw[:, 18] / n
+    out[:, 22:24] = static[:, 9:11]
+    out[:, 24] = raw[:, 19] / n
+    return out
 
 
 @dataclass(slots=True)
@@ -429,16 +556,21 @@ class _Cluster:
     name: str
     keys: list[str]
     score: float
-    mentions: list[tuple[int, int, str, str, bool, bool]]
+    mentions: list[_Mention]
     first: tuple[int, int]
+    root: list[str]  # words of the first name, without possessives
     salience: float = 0.0
+    sentences: frozenset[int] = frozenset()  # where it is mentioned
+    features: tuple[float, ...] = ()  # its features for every event (see _involvement_rows)
 
 
 def _initials(words: Sequence[str]) -> str:
     return "".join(w[0] for w in words if w not in _CONNECTORS and w[:1].isalpha())
 
 
-def _clusters(cands: Sequence[_Candidate], proba: np.ndarray, threshold: float, n_sentences: int) -> list[_Cluster]:
+def _clusters(
+    cands: Sequence[list[_Mention]], proba: Sequence[float], threshold: float, n_sentences: int
+) -> list[_Cluster]:
     """Group the candidates judged organisations, most salient first.
 
     A name that contains a more probable one is not a name ("Perfumer Maison
@@ -448,45 +580,52 @@ def _clusters(cands: Sequence[_Candidate], proba: np.ndarray, threshold: float, 
     joins the name it abbreviates. Salience: named early (the headline or first
     sentence above all), often, and confidently.
     """
-    chosen = []
-    for c, p in zip(cands, proba, strict=True):
-        if p >= threshold:
-            chosen.append((c, float(p), min((m[0], m[1]) for m in c.mentions)))
+    chosen = [
+        (ms[0][6], ms, p, min((m[0], m[1]) for m in ms) if len(ms) > 1 else ms[0][:2])
+        for ms, p in zip(cands, proba, strict=True)
+        if p >= threshold
+    ]
     if len(chosen) > 1:
-        padded = [(f" {c.key} ", p) for c, p, _ in chosen]
+        padded = [(f" {name.key} ", p) for name, _, p, _ in chosen]
         chosen = [
             item
             for item, (outer, p) in zip(chosen, padded, strict=True)
             if not any(q >= p and inner != outer and inner in outer for inner, q in padded)
         ]
-    chosen.sort(key=lambda item: (-len(item[0].words), item[2]))
+        chosen.sort(key=lambda item: (-len(item[0].words), item[3]))
     clusters: list[_Cluster] = []
-    for c, p, first in chosen:
+    for name, ms, p, first in chosen:
         home = None
-        n = len(c.words)
+        words = list(name.words)
+        n = len(words)
         # Headlines use short forms before the story gives the full name; elsewhere
         # a short form written before the full name is a name of its own.
-        first_in_body = min(((m[0], m[1]) for m in c.mentions if m[0] > 0), default=(1 << 30, 0))
+        if len(ms) == 1:
+            first_in_body = first if first[0] > 0 else (1 << 30, 0)
+        else:
+            first_in_body = min(((m[0], m[1]) for m in ms if m[0] > 0), default=(1 << 30, 0))
         for cluster in clusters:
             # Compared without possessives: "Pellham" is the short form of "Pellham's Market".
-            root = [w[:-2] if w.endswith("'s") else w for w in cluster.keys[0].split(" ")]
+            root = cluster.root
             if len(root) <= n:
                 continue
-            if (root[:n] == list(c.words) or root[-n:] == list(c.words)) and cluster.first <= first_in_body:
+            if (root[:n] == words or root[-n:] == words) and cluster.first <= first_in_body:
                 home = cluster
                 break
-            if n == 1 and c.text.isupper() and len(c.key) >= 2 and _initials(root) == c.key:
+            if n == 1 and name.text.isupper() and len(name.key) >= 2 and _initials(root) == name.key:
                 home = cluster
                 break
         if home is None:
-            clusters.append(_Cluster(_display(c.text), [c.key], p, list(c.mentions), first))
+            root = [w[:-2] if w.endswith("'s") else w for w in name.key.split(" ")]
+            name.display = name.display or _display(name.text)
+            clusters.append(_Cluster(name.display, [name.key], p, list(ms), first, root))
         else:
-            home.keys.append(c.key)
-            home.mentions.extend(c.mentions)
+            home.keys.append(name.key)
+            home.mentions.extend(ms)
             home.score = max(home.score, p)
     for cluster in clusters:
         if len(cluster.keys) > 1:  # a part of a longer name's mention is not a mention of its own
-            unique: dict[tuple[int, int], tuple[int, int, str, str, bool, bool]] = {}
+            unique: dict[tuple[int, int], _Mention] = {}
             for m in sorted(cluster.mentions, key=lambda m: (m[0], m[1], not m[4])):
                 unique.setdefault((m[0], m[1]), m)
             cluster.mentions = list(unique.values())
@@ -495,6 +634,17 @@ def _clusters(cands: Sequence[_Candidate], proba: np.ndarray, threshold: float, 
             cluster.score * (1.0 + 1.5 * head + 0.5 * (cluster.first[0] <= 1)) * math.log(2 + len(cluster.mentions))
         )
     clusters.sort(key=lambda c: -c.salience)
+    last = max(1, n_sentences - 1)
+    for k, cluster in enumerate(clusters):
+        cluster.sentences = frozenset(m[0] for m in cluster.mentions)
+        cluster.features = (
+            cluster.score,
+            float(k),
+            float(len(clusters)),
+            math.log1p(len(cluster.mentions)),
+            float(0 in cluster.sentences),
+            cluster.first[0] / last,
+        )
     return clusters
 
 
@@ -519,48 +669,59 @@ def _evidence_index(sentences: Sequence[str], evidence: Sequence[str]) -> list[i
 
 
 def _involvement_rows(
-    event_type: str, evidence: list[int], clusters: Sequence[_Cluster], type_code: float, n_sentences: int
+    event_type: str, evidence: list[int], clusters: Sequence[_Cluster], type_code: float
 ) -> tuple[list[list[float]], list[tuple[str, ...]], list[int]]:
     """Features of each (event, organisation) pair (organisations by salience),
     the context of its mentions in the evidence ("type|previous word",
-    "type|next word"), and each context's pair row."""
+    "type|next word"), and each context's pair row.
+
+    Features: event type; the organisation's probability, rank, the number of
+    organisations, its mentions (log), whether the headline names it; whether
+    the first evidence sentence names it, its place among the organisations
+    named there (9: absent), how many are named there; its mentions in the
+    evidence (log), the share of evidence sentences naming it, whether the
+    first of those starts a sentence; its first sentence (relative).
+    """
     rows: list[list[float]] = []
     contexts: list[tuple[str, ...]] = []
     owners: list[int] = []
     lead = evidence[0] if evidence else -1
+    named = set(evidence)
     in_lead = sorted(
-        (min(m[1] for m in c.mentions if m[0] == lead), k)
-        for k, c in enumerate(clusters)
-        if any(m[0] == lead for m in c.mentions)
+        (min(m[1] for m in c.mentions if m[0] == lead), k) for k, c in enumerate(clusters) if lead in c.sentences
     )
-    lead_rank = {k: r for r, (_, k) in enumerate(in_lead)}
-    none = (f"{event_type}|-", f"{event_type}|-")
+    lead_rank = {k: float(r) for r, (_, k) in enumerate(in_lead)}
+    n_lead = float(len(in_lead))
+    spread = max(1, len(evidence))
+    prefix = event_type + "|"
+    absent = (prefix + "-", prefix + "-")
     for k, c in enumerate(clusters):
-        ev_mentions = [m for m in c.mentions if m[0] in evidence]
+        score, rank, n, mentions, headline, position = c.features
+        if named.isdisjoint(c.sentences):
+            rows.append([type_code, score, rank, n, mentions, headline, 0.0, 9.0, n_lead, 0.0, 0.0, 0.0, position])
+            contexts.append(absent)
+            owners.append(k)
+            continue
+        found = [m for m in c.mentions if m[0] in named]
         rows.append(
             [
                 type_code,
-                c.score,
-                float(k),
-                float(len(clusters)),
-                math.log1p(len(c.mentions)),
-                float(any(m[0] == 0 for m in c.mentions)),
+                score,
+                rank,
+                n,
+                mentions,
+                headline,
                 float(k in lead_rank),
-                float(lead_rank.get(k, 9)),
-                float(len(in_lead)),
-                math.log1p(len(ev_mentions)),
-                len({m[0] for m in ev_mentions}) / max(1, len(evidence)),
-                float(bool(ev_mentions) and ev_mentions[0][5]),
-                c.first[0] / max(1, n_sentences - 1),
+                lead_rank.get(k, 9.0),
+                n_lead,
+                math.log1p(len(found)),
+                len({m[0] for m in found}) / spread,
+                float(found[0][5]),
+                position,
             ]
         )
-        if ev_mentions:
-            for m in ev_mentions:
-                contexts.append((f"{event_type}|{m[2]}", f"{event_type}|{m[3]}"))
-                owners.append(k)
-        else:
-            contexts.append(none)
-            owners.append(k)
+        contexts.extend([(prefix + m[2], prefix + m[3]) for m in found])
+        owners.extend([k] * len(found))
     return rows, contexts, owners
 
 
@@ -705,11 +866,11 @@ def _best_threshold(y: np.ndarray, p: np.ndarray, beta: float = 1.0) -> float:
 
 @dataclass(slots=True)
 class _Rows:
-    """Feature rows of one stage: numeric features (one row per candidate),
-    contexts (one per mention) with the row each belongs to, labels and the
-    document of each row."""
+    """Feature rows of one stage: numeric features (one row per candidate;
+    a list while rows are added, or an array), contexts (one per mention)
+    with the row each belongs to, labels and the document of each row."""
 
-    numeric: list[list[float]] = field(default_factory=list)
+    numeric: list[Sequence[float]] | np.ndarray = field(default_factory=list)
     contexts: list[tuple[str, ...]] = field(default_factory=list)
     owners: list[int] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
@@ -719,6 +880,7 @@ class _Rows:
     def extend(
         self, numeric: list[list[float]], contexts: list[tuple[str, ...]], owners: list[int], group: int
     ) -> None:
+        assert isinstance(self.numeric, list)
         offset = len(self.numeric)
         self.numeric.extend(numeric)
         self.contexts.extend(contexts)
@@ -731,8 +893,9 @@ class _Rows:
         position[keep] = np.arange(len(keep))
         owners = position[np.asarray(self.owners, dtype=np.intp)]
         mask = owners >= 0
+        numeric = self.numeric
         return _Rows(
-            [self.numeric[i] for i in keep],
+            numeric[keep] if isinstance(numeric, np.ndarray) else [numeric[i] for i in keep],
             [c for c, m in zip(self.contexts, mask, strict=True) if m],
             owners[mask].tolist(),
             [self.labels[i] for i in keep] if self.labels else [],
@@ -741,6 +904,8 @@ class _Rows:
         )
 
     def matrix(self) -> np.ndarray:
+        if isinstance(self.numeric, np.ndarray):
+            return self.numeric
         return np.asarray(self.numeric, dtype=np.float64).reshape(len(self.numeric), -1)
 
 
@@ -842,17 +1007,17 @@ class CompanyExtractor(BaseEstimator):
         self.lexicon_ = common_words(texts)
         self.event_types_ = sorted({e.type for evs in events for e in evs} | {t for a in annotations for t in a.events})
         types = {t: float(i) for i, t in enumerate(self.event_types_)}
-        scans = [_scan(d, self.lexicon_, self._read(d, evs)) for d, evs in zip(documents, events, strict=True)]
+        scans = [self._scan(d, evs) for d, evs in zip(documents, events, strict=True)]
 
         # Stage 1: organisations.
         org = _Rows()
-        cands_of: list[list[_Candidate]] = []
+        cands_of: list[list[list[_Mention]]] = []
         for g, (scan, gold) in enumerate(zip(scans, annotations, strict=True)):
-            cands, numeric, contexts, owners = _org_rows(scan, self.lexicon_)
+            cands = _org_rows(scan, self._reader(), org, g)
             keys = set().union(*(c.match_keys() for c in gold.companies))
-            org.extend(numeric, contexts, owners, g)
-            org.labels.extend(int(c.key in keys) for c in cands)
+            org.labels.extend(int(ms[0][6].key in keys) for ms in cands)
             cands_of.append(cands)
+        org.numeric = _org_features(np.asarray(org.numeric, dtype=np.float64).reshape(-1, _ORG_COUNTS))
         org_oof = self._out_of_fold(org)
         self.org_threshold_ = _best_threshold(np.asarray(org.labels), org_oof)
         self.org_stage_ = self._fit_stage(org)
@@ -862,14 +1027,14 @@ class CompanyExtractor(BaseEstimator):
         start = 0
         for g, (scan, evs, gold) in enumerate(zip(scans, events, annotations, strict=True)):
             stop = start + len(cands_of[g])
-            clusters = _clusters(cands_of[g], org_oof[start:stop], self.candidate_threshold, scan.n_sentences)
+            clusters = _clusters(cands_of[g], org_oof[start:stop].tolist(), self.candidate_threshold, scan.n_sentences)
             start = stop
             for event in evs:
                 evidence = _evidence_index(documents[g], event.evidence)
                 gold_names, gold_markets = gold.events.get(event.type, ((), ()))
                 gold_keys = set().union(*(gold.company(n).match_keys() for n in gold_names))
                 code = types.get(event.type, float(len(types)))
-                involvement.extend(*_involvement_rows(event.type, evidence, clusters, code, scan.n_sentences), g)
+                involvement.extend(*_involvement_rows(event.type, evidence, clusters, code), g)
                 involvement.labels.extend(int(any(k in gold_keys for k in c.keys)) for c in clusters)
                 if event.type == MARKET_EVENT:
                     names, numeric, contexts, owners = _market_rows(evidence, scan.places, scan.n_sentences)
@@ -930,12 +1095,29 @@ class CompanyExtractor(BaseEstimator):
     def _out_of_fold(self, rows: _Rows) -> np.ndarray:
         """Probabilities from stages that did not see the row's article, shape (n_rows,)."""
         out = np.zeros(len(rows.numeric))
-        if not rows.numeric:
+        if not len(rows.numeric):
             return out
         for train, test in self._splits(rows.groups):
             stage = self._fit_stage(rows.subset(train))
             out[test] = _stage_proba(stage, rows.subset(test))
         return out
+
+    def _reader(self) -> _Reader:
+        """The memo of capitalised sequences for this lexicon: kept beside the
+        extractor, not in it, so it is no part of the fitted (stored) state."""
+        reader = _READERS.get(self)
+        if reader is None or reader.lexicon is not self.lexicon_:
+            reader = _READERS[self] = _Reader(self.lexicon_)
+        return reader
+
+    def _scan(self, sentences: Sequence[str], events: Sequence[EventLike]) -> _Scan:
+        """What one document names, in the sentences read; places only when an event enters markets."""
+        return _scan(
+            sentences,
+            self._reader(),
+            self._read(sentences, events),
+            places=any(e.type == MARKET_EVENT for e in events),
+        )
 
     def _read(self, sentences: Sequence[str], events: Sequence[EventLike]) -> list[int] | None:
         """The sentences read: the first ``max_sentences`` and every evidence sentence."""
@@ -966,12 +1148,13 @@ class CompanyExtractor(BaseEstimator):
         check_is_fitted(self, "org_stage_")
         if len(documents) != len(events):
             raise ValueError("documents and events must have the same length")
-        # In chunks: the intermediate objects of a few hundred articles are
-        # enough to set off full garbage collections over the whole process.
         # One thread: on a few thousand rows, the trees' OpenMP threads cost
-        # more than they save (2.3x the CPU time on two cores).
+        # more than they save (2.3x the CPU time on two cores). No cycle
+        # collection: the intermediate objects hold no cycles and are freed at
+        # the end of each chunk, but while they live they set off collections
+        # over the whole process (a quarter of the time).
         results: list[ArticleEntities] = []
-        with _openmp().limit(limits=1, user_api="openmp"):
+        with _openmp().limit(limits=1, user_api="openmp"), _cycle_collection_paused():
             for i in range(0, len(documents), EXTRACT_CHUNK):
                 results.extend(self._extract(documents[i : i + EXTRACT_CHUNK], events[i : i + EXTRACT_CHUNK]))
         return results
@@ -979,14 +1162,12 @@ class CompanyExtractor(BaseEstimator):
     def _extract(
         self, documents: Sequence[Sequence[str]], events: Sequence[Sequence[EventLike]]
     ) -> list[ArticleEntities]:
-        scans = [_scan(d, self.lexicon_, self._read(d, evs)) for d, evs in zip(documents, events, strict=True)]
+        scans = [self._scan(d, evs) for d, evs in zip(documents, events, strict=True)]
         org = _Rows()
-        cands_of = []
-        for g, scan in enumerate(scans):
-            cands, numeric, contexts, owners = _org_rows(scan, self.lexicon_)
-            org.extend(numeric, contexts, owners, g)
-            cands_of.append(cands)
-        proba = _stage_proba(self.org_stage_, org)
+        reader = self._reader()
+        cands_of = [_org_rows(scan, reader, org, g) for g, scan in enumerate(scans)]
+        org.numeric = _org_features(np.asarray(org.numeric, dtype=np.float64).reshape(-1, _ORG_COUNTS))
+        proba = _stage_proba(self.org_stage_, org).tolist()
         types = {t: float(i) for i, t in enumerate(self.event_types_)}
 
         clusters_of: list[list[_Cluster]] = []
@@ -1004,7 +1185,7 @@ class CompanyExtractor(BaseEstimator):
                 if clusters:
                     pair_slots.append((g, e, len(involvement.numeric)))
                     code = types.get(event.type, float(len(types)))
-                    involvement.extend(*_involvement_rows(event.type, evidence, clusters, code, scan.n_sentences), g)
+                    involvement.extend(*_involvement_rows(event.type, evidence, clusters, code), g)
                 if event.type == MARKET_EVENT and scan.places:
                     names, numeric, contexts, owners = _market_rows(evidence, scan.places, scan.n_sentences)
                     market_slots.append((g, e, len(market.numeric), names))
@@ -1051,6 +1232,32 @@ class CompanyExtractor(BaseEstimator):
                 )
             )
         return results
+
+
+#: Each extractor's memo (see CompanyExtractor._reader), gone with the extractor.
+_READERS: weakref.WeakKeyDictionary[CompanyExtractor, _Reader] = weakref.WeakKeyDictionary()
+
+_gc_lock = threading.Lock()
+_gc_pauses = 0  # calls inside _cycle_collection_paused, in any thread
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def _cycle_collection_paused() -> Iterator[None]:
+    """Pause the cycle collector (``gc``) while the block runs, in any number of threads at once."""
+    global _gc_pauses, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 @functools.cache
