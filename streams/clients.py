@@ -10,6 +10,7 @@ readiness probe) takes :func:`client_args`; the Faust worker takes
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from collections.abc import Iterator
@@ -144,6 +145,29 @@ def _hint(cause: str, security: KafkaSecurity) -> str:
             f"than {security.protocol}, SASL credentials, or a client certificate (NEWSEVENTS_SSL_CERTFILE)?"
         )
     return "is a broker running? (`newsevents broker` starts one)"
+
+
+class KafkaUnavailable(Exception):
+    """The bootstrap servers did not answer, or refused our credentials."""
+
+
+async def start_client(client: Any, bootstrap: str, security: KafkaSecurity, *, timeout: float | None = None) -> None:
+    """Start an aiokafka client (consumer, producer or admin), or shut it and raise
+    :class:`KafkaUnavailable` with one line that says why; the client's own
+    retry log stays quiet meanwhile."""
+    from aiokafka.errors import KafkaConnectionError
+
+    # The admin client has close(); consumers and producers have stop().
+    shut = client.close if hasattr(client, "close") else client.stop
+    with client_errors() as errors:
+        try:
+            await asyncio.wait_for(client.start(), timeout)
+        except (TimeoutError, KafkaConnectionError, OSError) as exc:
+            await shut()
+            raise KafkaUnavailable(unreachable(bootstrap, security, exc, errors.last)) from None
+        except BaseException:
+            await shut()
+            raise
 
 
 def unreachable(bootstrap: str, security: KafkaSecurity, exc: BaseException, last_client_error: str | None) -> str:

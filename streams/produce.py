@@ -151,10 +151,9 @@ async def _send_all(
     progress,
 ) -> None:
     from aiokafka import AIOKafkaProducer
-    from aiokafka.errors import KafkaConnectionError
 
-    from newsevents.streams.clients import client_args, client_errors, unreachable
-    from newsevents.streams.topics import KafkaUnavailable, ensure_topics_async
+    from newsevents.streams.clients import client_args, start_client
+    from newsevents.streams.topics import ensure_topics_async
 
     if topic == settings.topics.raw:
         await ensure_topics_async(settings, [topic], settings.partitions)
@@ -163,14 +162,7 @@ async def _send_all(
         linger_ms=5,
         max_request_size=max(settings.max_article_bytes * 2, 1 << 20),
     )
-    with client_errors() as errors:
-        try:
-            await producer.start()
-        except KafkaConnectionError as exc:
-            await producer.stop()
-            raise KafkaUnavailable(
-                unreachable(settings.bootstrap_servers, settings.security, exc, errors.last)
-            ) from None
+    await start_client(producer, settings.bootstrap_servers, settings.security)
     try:
         pending = []
         started = time.monotonic()
@@ -198,7 +190,7 @@ def produce(
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from newsevents.streams.topics import KafkaUnavailable
+    from newsevents.streams.clients import KafkaUnavailable
 
     console = Console(stderr=True, soft_wrap=True)
     quiet_client_logs()

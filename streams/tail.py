@@ -7,7 +7,8 @@ import json
 import sys
 
 from newsevents.config import Settings
-from newsevents.streams.topics import KafkaUnavailable, quiet_client_logs
+from newsevents.streams.clients import KafkaUnavailable
+from newsevents.streams.topics import quiet_client_logs
 
 
 def resolve_topics(settings: Settings, names: list[str], taxonomy: list[str]) -> list[str]:
@@ -76,10 +77,9 @@ async def _tail(
     idle_timeout: float | None,
 ) -> int:
     from aiokafka import AIOKafkaConsumer
-    from aiokafka.errors import KafkaConnectionError
     from rich.console import Console
 
-    from newsevents.streams.clients import client_args, client_errors, unreachable
+    from newsevents.streams.clients import client_args, start_client
 
     console = Console(highlight=False, soft_wrap=True)
     consumer = AIOKafkaConsumer(
@@ -89,17 +89,7 @@ async def _tail(
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
     )
-    with client_errors() as errors:
-        try:
-            await consumer.start()
-        except KafkaConnectionError as exc:
-            await consumer.stop()
-            raise KafkaUnavailable(
-                unreachable(settings.bootstrap_servers, settings.security, exc, errors.last)
-            ) from None
-        except BaseException:
-            await consumer.stop()
-            raise
+    await start_client(consumer, settings.bootstrap_servers, settings.security)
     seen = 0
     try:
         print(f"tailing {', '.join(topics)} (Ctrl-C to stop)", file=sys.stderr, flush=True)

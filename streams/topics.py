@@ -8,10 +8,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from newsevents.config import KafkaSecurity, Settings
-from newsevents.streams.clients import client_errors, security_args, unreachable
+from newsevents.streams.clients import security_args, start_client
 
 log = logging.getLogger(__name__)
 
@@ -20,10 +20,6 @@ def quiet_client_logs() -> None:
     """Command-line tools report connection problems themselves, in one line;
     the Kafka client's own retry chatter would only bury it."""
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-
-
-class KafkaUnavailable(Exception):
-    """The bootstrap servers did not answer, or refused our credentials."""
 
 
 @dataclass(frozen=True)
@@ -61,12 +57,7 @@ async def ensure_topics_async(
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), **security_args(security)
     )
-    with client_errors() as errors:
-        try:
-            await asyncio.wait_for(admin.start(), timeout)
-        except (TimeoutError, KafkaConnectionError, OSError) as exc:
-            await admin.close()
-            raise KafkaUnavailable(unreachable(bootstrap, security, exc, errors.last)) from None
+    await start_client(admin, bootstrap, security, timeout=timeout)
     try:
         existing = set(await admin.list_topics())
         checked = [n for n in special if n in existing]

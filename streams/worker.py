@@ -8,8 +8,9 @@ import sys
 
 from newsevents.config import Settings
 from newsevents.model.artifact import ArtifactError
+from newsevents.streams.clients import KafkaUnavailable
 from newsevents.streams.executor import ModelInfo, ModelRunner, Processing, make_runners
-from newsevents.streams.topics import KafkaUnavailable, TopicMismatch, TopicSpec, ensure_topics, quiet_client_logs
+from newsevents.streams.topics import TopicMismatch, TopicSpec, ensure_topics, quiet_client_logs
 
 
 def story_topics(settings: Settings) -> dict[str, TopicSpec]:
