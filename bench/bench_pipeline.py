@@ -1001,7 +1001,7 @@ def report(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--articles", type=int, default=2000, help="articles per throughput run")
+    parser.add_argument("--articles", type=int, default=10_000, help="articles per throughput run")
     parser.add_argument("--repeats", type=int, default=3, help="throughput runs per system (medians)")
     parser.add_argument("--model-articles", type=int, default=2000, help="articles per model-only run")
     parser.add_argument("--rate-fraction", type=float, default=0.5, help="latency load, share of worker throughput")
@@ -1018,7 +1018,7 @@ def main() -> int:
         help="offered loads for the chart, as shares of the worker's throughput",
     )
     parser.add_argument("--sweep-seconds", type=float, default=3.0, help="length of each sweep level")
-    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=Settings().batch_size, help="worker and model-only batch size")
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument(
         "--skip", type=lambda s: set(filter(None, s.split(","))), default=set(), help=f"any of {','.join(SKIPPABLE)}"

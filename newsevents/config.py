@@ -237,7 +237,7 @@ class Settings:
     topic_prefix: str = "news"  # NEWSEVENTS_TOPIC_PREFIX
     app_id: str = "newsevents"  # NEWSEVENTS_APP_ID (consumer group)
     partitions: int = 4  # NEWSEVENTS_PARTITIONS
-    batch_size: int = 500  # NEWSEVENTS_BATCH_SIZE
+    batch_size: int = 200  # NEWSEVENTS_BATCH_SIZE
     max_article_bytes: int = 1 << 20  # NEWSEVENTS_MAX_ARTICLE_BYTES
     web_host: str = "127.0.0.1"  # NEWSEVENTS_WEB_HOST
     web_port: int = 6066  # NEWSEVENTS_WEB_PORT
