@@ -210,8 +210,13 @@ def test_ctrl_c_stops_the_downloads_and_the_next_run_resumes_them(repo, lock, tm
         if received[0] >= 40_000 and received[0] - n < 40_000:
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, delivered to the main thread
 
-    with pytest.raises(KeyboardInterrupt):
-        fetch_jars(lock, dest, repository=repo.url, progress=progress)
+    # A runner started in the background inherits SIGINT ignored; Ctrl-C at a terminal raises.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fetch_jars(lock, dest, repository=repo.url, progress=progress)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     # Downloads run in parallel: whichever were under way are kept, partly, and none is complete.
     partial = {
         jar: (dest / ".partial" / jar.filename).stat().st_size
