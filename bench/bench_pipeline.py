@@ -65,7 +65,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from threadpoolctl import threadpool_limits
 
 from bench.articles import bench_articles
-from bench.processes import children, cpu_seconds, rss_mb
+from bench.processes import children, cpu_seconds, model_children, rss_mb
 from newsevents.config import Settings, Topics
 from newsevents.model.article import article_from_mapping, prepare
 from newsevents.model.artifact import load_artifact
@@ -264,19 +264,6 @@ class ModelBench:
 # ----------------------------------------------------------------------------- processes
 
 
-def model_children(pid: int) -> list[int]:
-    """The worker's model processes (spawned children, not multiprocessing's resource tracker)."""
-    found = []
-    for child in children(pid):
-        try:
-            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"spawn_main" in cmdline:
-            found.append(child)
-    return found
-
-
 def pin(pid: int, core: int) -> None:
     """Limit a running process (all its threads) and its children to one core, with taskset."""
     for target in [pid, *children(pid)]:
@@ -463,15 +450,6 @@ class Load:
                     raise
                 await asyncio.sleep(0.2)
 
-    async def wait_topics(self, system: System, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        wanted = {system.topics.raw, system.topics.classified, system.topics.deadletter}
-        while not wanted <= await self.reader.topics():
-            system.alive()
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{system.name} did not create its topics within {timeout:.0f} s")
-            await asyncio.sleep(0.5)
-
     async def push(self, topic: str, payloads: Sequence[tuple[bytes, bytes]], rate: float | None) -> None:
         start = time.monotonic()
         pending = []
@@ -611,7 +589,6 @@ async def throughput(
 
 
 async def warm(load: Load, system: System, articles: list[dict]) -> None:
-    await load.wait_topics(system)
     await load.run(system, keyed(articles[:200], f"warm-{system.name}"), timeout=240)
 
 
@@ -709,11 +686,11 @@ async def memory(
             run = await load.run(system, payloads, timeout=600)
             done += n
             pid = system.proc.pid
-            child = sum(rss_mb(c) for c in model_children(pid))
+            own, child = rss_mb(pid), sum(rss_mb(c) for c in model_children(pid))
             index = system.metrics().get("newsevents_story_index_articles", 0.0)
-            samples.append((done, rss_mb(pid), child, index))
+            samples.append((done, own, child, index))
             say(
-                f"  {done:7d} articles: worker {rss_mb(pid):5.0f} MB, model child {child:5.0f} MB, "
+                f"  {done:7d} articles: worker {own:5.0f} MB, model child {child:5.0f} MB, "
                 f"story index {index:.0f} articles ({run.throughput:.0f}/s)"
             )
         return samples

@@ -73,7 +73,7 @@ import aiohttp  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
 from bench.articles import bench_articles  # noqa: E402
-from bench.processes import children, rss_mb  # noqa: E402
+from bench.processes import children, model_children, rss_mb  # noqa: E402
 from newsevents.config import DEFAULT_MODEL_DIR, Topics  # noqa: E402
 from newsevents.model.article import ArticleError, normalise_id, parse_article  # noqa: E402
 from newsevents.streams.broker import LocalBroker, default_cache_dir, ensure_kafka_jars, free_port  # noqa: E402
@@ -355,13 +355,6 @@ def _size(payload: Payload) -> int:
 # -- processes --------------------------------------------------------------------------------------
 
 
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
 class Worker:
     """One ``newsevents worker`` subprocess (restartable: a new process on a new port)."""
 
@@ -428,9 +421,7 @@ class Worker:
         if not self.alive():
             return []
         assert self.proc is not None
-        return [
-            c for c in children(self.proc.pid) if "spawn_main" in _cmdline(c) and "resource_tracker" not in _cmdline(c)
-        ]
+        return model_children(self.proc.pid)
 
     def rss_mb(self) -> tuple[float, float]:
         """(worker process, worker plus its children) resident memory in MB."""
@@ -629,8 +620,8 @@ async def monitor(workers: list[Worker], seen: Observed, stop: asyncio.Event, re
                     seen.health_log.append((time.time(), w.name, status))
                     last_status[w.name] = status
             seen.lag = lag
-            own = sum(w.rss_mb()[0] for w in workers)
-            total = sum(w.rss_mb()[1] for w in workers)
+            sizes = [w.rss_mb() for w in workers]
+            own, total = sum(s[0] for s in sizes), sum(s[1] for s in sizes)
             if total:
                 seen.rss.append((seen.done / max(1, len(seen.inputs)), own, total))
             await asyncio.sleep(1.0)

@@ -37,6 +37,20 @@ def children(pid: int) -> list[int]:
     return out
 
 
+def model_children(pid: int) -> list[int]:
+    """A worker's model processes: its spawned children (multiprocessing's
+    resource tracker is started another way and never matches)."""
+    found = []
+    for child in children(pid):
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in cmdline:
+            found.append(child)
+    return found
+
+
 def pin_one_core() -> str:
     """Limit this process to its first allowed core; say which."""
     if hasattr(os, "sched_setaffinity"):
