@@ -56,9 +56,10 @@ _MAX_CODE_CHARS = 64
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def fits_producer(key: bytes | None, value: bytes) -> bool:
-    """Whether a record with this key and value is within the producer's limit."""
-    return len(key or b"") + len(value) + RECORD_OVERHEAD_BYTES <= PRODUCER_MAX_BYTES
+def fits_producer(key: bytes | None, value: bytes, *, reserve: int = 0) -> bool:
+    """Whether a record with this key and value, plus ``reserve`` bytes still to be
+    added to the value, is within the producer's limit."""
+    return len(key or b"") + len(value) + reserve + RECORD_OVERHEAD_BYTES <= PRODUCER_MAX_BYTES
 
 
 def _field(value: str, limit: int = MAX_FIELD_CHARS) -> str:

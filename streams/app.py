@@ -335,6 +335,7 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
             room=flow.room,
             handle=submit(flow),
             outage=state.outage,
+            commit_source="committing (classify)",
         )
         story_source = state.story_source = BatchSource(
             story_consumer,
@@ -345,6 +346,7 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
             on_assigned=rebuild_index,
             on_revoked=drop_index,
             outage=state.outage,
+            commit_source="committing (stories)",
         )
         kafka["loops"] = [
             asyncio.create_task(run_loop(source, "classify"), name="newsevents-classify"),

@@ -124,7 +124,8 @@ class BatchSource:
     called when the batch's outputs are acknowledged. ``on_assigned`` runs
     (awaited) when the consumer takes partitions, before any of their records
     are handed out; ``on_revoked`` after partitions are handed over. Commit
-    failures go to ``outage`` (one line when they start and when they end).
+    failures go to ``outage`` under ``commit_source`` (one line when they start
+    and when they end; each consumer group needs its own name).
     """
 
     def __init__(
@@ -139,6 +140,7 @@ class BatchSource:
         on_revoked: Callable[[set[TopicPartition]], Awaitable[None]] | None = None,
         hand_over_timeout: float = 8.0,
         outage: OutageLog | None = None,
+        commit_source: str = "committing",
     ) -> None:
         self.consumer = consumer
         self._topics = list(topics)
@@ -154,6 +156,7 @@ class BatchSource:
         self._retry: asyncio.Task | None = None
         self._ready: set[TopicPartition] = set()  # assigned, and on_assigned has finished
         self._outage = outage or OutageLog(log)
+        self._commit_source = commit_source
         self.stopping = False
 
     async def run(self) -> None:
@@ -207,9 +210,9 @@ class BatchSource:
                 log.info("commit of %d partitions skipped (%s)", len(offsets), type(exc).__name__)
                 return
             except KafkaError as exc:
-                self._outage.failing("committing", exc, expires=False)
+                self._outage.failing(self._commit_source, exc, expires=False)
                 return
-            self._outage.recovered("committing")
+            self._outage.recovered(self._commit_source)
             self.tracker.committed(offsets)
 
     def retry_commit(self) -> None:

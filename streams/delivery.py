@@ -98,7 +98,10 @@ class Publisher:
             except Exception as exc:  # a send that could not even be queued: retry all of them
                 error, failed = exc, pending
             if error is None:
-                self._outage.recovered("publishing")
+                # Only a call that failed ends the outage: both stages share this publisher,
+                # and one stage's first-try success says nothing of the other's retries.
+                if attempt:
+                    self._outage.recovered("publishing")
                 return
             if isinstance(error, asyncio.CancelledError):
                 raise error

@@ -27,11 +27,10 @@ from newsevents.model.messages import (
     DEADLETTER_PAYLOAD_BYTES,
     DEADLETTER_SCHEMA,
     MAX_KEY_BYTES,
-    PRODUCER_MAX_BYTES,
-    RECORD_OVERHEAD_BYTES,
     classified_prefix,
     deadletter_message,
     encode,
+    fits_producer,
     utc_now,
 )
 from newsevents.model.service import ArticleClassifier, ClassifiedArticle
@@ -86,8 +85,7 @@ class BatchResult:
 
 
 def _fits(key: bytes | None, value: bytes, *, reserve: int = 0) -> bool:
-    size = len(key or b"") + len(value) + reserve + RECORD_OVERHEAD_BYTES
-    return len(key or b"") <= MAX_KEY_BYTES and size <= PRODUCER_MAX_BYTES
+    return len(key or b"") <= MAX_KEY_BYTES and fits_producer(key, value, reserve=reserve)
 
 
 def _record_id(record: RawRecord) -> str | None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from aiokafka.errors import KafkaTimeoutError, TopicAuthorizationFailedError
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from newsevents.streams.delivery import BatchFlow, Publisher, PublishError
+from newsevents.streams.logs import OutageLog
 from newsevents.streams.pipeline import BatchResult, Output, RawRecord
 
 
@@ -79,6 +81,18 @@ async def test_retriable_failures_are_retried_until_acknowledged():
     out = outputs(5)
     await Publisher(producer, max_backoff=0.01).publish(out)
     assert sorted(v for *_, v in producer.delivered) == sorted(o.value for o in out)
+
+
+async def test_only_a_publish_that_failed_ends_the_publishing_outage():
+    # Both stages share one publisher: one stage's first-try success must not end
+    # the outage while the other stage's batch is still being retried.
+    outage = OutageLog(logging.getLogger("test"))
+    outage.failing("publishing", KafkaTimeoutError(), expires=False)  # the other stage, retrying
+    await Publisher(RecordingProducer(), outage=outage).publish(outputs(2))
+    assert outage.active("publishing")
+    retried = RecordingProducer(partitions=(0,), failures=[KafkaTimeoutError()])
+    await Publisher(retried, outage=outage, max_backoff=0.01).publish(outputs(2))
+    assert not outage.active("publishing")
 
 
 async def test_a_failure_retrying_cannot_fix_raises():
