@@ -404,15 +404,23 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
             self.stack_coef_[j, columns] = stage.coef_[0]
             self.stack_intercept_[j] = stage.intercept_[0]
 
-        long_enough = np.diff(offsets) >= self.threshold_min_sentences
+        rows = self.threshold_rows(np.diff(offsets), Y)
         self.thresholds_ = np.zeros(n_types)
         for j in range(n_types):
-            rows = long_enough if Y[long_enough, j].sum() >= self.cv else np.ones(len(Y), dtype=bool)
             self.thresholds_[j] = _best_threshold(
-                Y[rows, j], self.oof_scores_[rows, j], *self.threshold_range, beta=self.threshold_beta
+                Y[rows[:, j], j], self.oof_scores_[rows[:, j], j], *self.threshold_range, beta=self.threshold_beta
             )
 
         return self
+
+    def threshold_rows(self, lengths: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """The training documents each type's threshold is tuned on, shape (n_docs, n_types):
+        those of at least ``threshold_min_sentences`` sentences (``lengths``), or all of
+        them for a type with fewer than ``cv`` positives that long."""
+        long_enough = np.asarray(lengths) >= self.threshold_min_sentences
+        rows = np.repeat(long_enough[:, None], Y.shape[1], axis=1)
+        rows[:, Y[long_enough].sum(axis=0) < self.cv] = True
+        return rows
 
     def _new_lr(self) -> LogisticRegression:
         return LogisticRegression(C=self.C, class_weight="balanced", solver="liblinear", max_iter=1000)

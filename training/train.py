@@ -175,12 +175,13 @@ def threshold_tradeoff(model: EventClassifier, lengths: np.ndarray, Y: np.ndarra
     """Precision and recall of each type on the out-of-fold scores the thresholds were tuned on.
 
     ``lengths`` (sentences per training document) and ``Y`` are the fit's; the
-    rows are the realistic ones (at least ``REALISTIC_MIN_SENTENCES`` long).
+    rows are those the model tuned each threshold on (:meth:`EventClassifier.threshold_rows`).
     Figures at the chosen threshold and ``delta`` below and above it.
     """
-    rows = lengths >= REALISTIC_MIN_SENTENCES
+    tuned_on = model.threshold_rows(lengths, Y)
     out = {}
     for j, t in enumerate(str(c) for c in model.classes_):
+        rows = tuned_on[:, j]
         y, p = Y[rows, j].astype(bool), model.oof_scores_[rows, j]
         at = {}
         for name, threshold in (
