@@ -469,7 +469,6 @@ class FeedState:
         self.counts = EventCounts()
         self.companies = TopCompanies()
         self.recent: list[dict] = []  # story cards, newest last, by their first article's processed_at
-        self._stories: dict[str, dict] = {}  # story key -> its card in ``recent``
         self.clients: set[ClientOutbox] = set()
         self.live_from: dict[tuple[str, int], int] = {}  # offsets below these were counted by the seed
         self.backfilling: set[tuple[str, int]] = set()  # classified partitions still being re-read
@@ -508,7 +507,6 @@ class FeedState:
         self.backfilling = set(backfill)
         self.capped = set(capped)
         self.recent = []
-        self._stories = {}
         self._snapshot = None
         self.seeded = True
 
@@ -566,24 +564,21 @@ class FeedState:
 
     def _remember(self, card: dict) -> dict:
         """Add an article to the story cards; returns its story's card as it now stands."""
-        known = self._stories.get(card["story"])
-        if known is None:
+        at = next((i for i, c in enumerate(self.recent) if c["story"] == card["story"]), None)
+        if at is None:
             story = {**card, "copies": 0, "latest_copies": []}
-        elif card["id"] == known["id"]:
-            # The same article again (re-delivered): its newest version, same copies.
-            story = {**card, "copies": known["copies"], "latest_copies": known["latest_copies"]}
-        elif known["duplicate"] and not card["duplicate"]:
-            # The first article after one of its copies (partitions are read in any order).
-            story = with_copy({**card, "copies": known["copies"], "latest_copies": known["latest_copies"]}, known)
         else:
-            story = with_copy(known, card)
-        if known is not None:
-            del self.recent[next(i for i, c in enumerate(self.recent) if c is known)]
+            known = self.recent.pop(at)
+            carried = {**card, "copies": known["copies"], "latest_copies": known["latest_copies"]}
+            if card["id"] == known["id"]:
+                story = carried  # the same article again (re-delivered): its newest version, same copies
+            elif known["duplicate"] and not card["duplicate"]:
+                # The first article after one of its copies (partitions are read in any order).
+                story = with_copy(carried, known)
+            else:
+                story = with_copy(known, card)
         # Partitions are re-read one after another, so keep the list ordered by time.
         bisect.insort(self.recent, story, key=lambda c: c["processed_at"])
-        self._stories[story["story"]] = story
-        for old in self.recent[:-RECENT_ARTICLES]:
-            del self._stories[old["story"]]
         del self.recent[:-RECENT_ARTICLES]
         return story
 
