@@ -99,22 +99,11 @@ async def plain(settings: Settings) -> None:
 def naive(settings: Settings) -> int:
     import faust
 
+    from newsevents.streams.app import faust_options
+
     classify = Classify(settings)
     prepare_topics(settings, classify)
-    app = faust.App(
-        settings.app_id,
-        broker=settings.broker,
-        store="memory://",
-        datadir=str(settings.data_dir),
-        autodiscover=False,
-        topic_partitions=settings.partitions,
-        topic_replication_factor=1,
-        consumer_auto_offset_reset="earliest",
-        web_enabled=False,
-        broker_rebalance_timeout=10,
-        broker_session_timeout=10,
-        broker_heartbeat_interval=2,
-    )
+    app = faust.App(settings.app_id, **faust_options(settings), web_enabled=False)
     raw = app.topic(settings.topics.raw, key_serializer="raw", value_serializer="raw")
     out_topics: dict[str, faust.TopicT] = {}
 

@@ -86,6 +86,28 @@ def faust_app_id(settings: Settings) -> str:
     return f"{settings.app_id}-faust"
 
 
+def faust_options(settings: Settings) -> dict[str, Any]:
+    """The Faust app settings the worker shares with the benchmark's Faust baseline
+    (everything but the app id and the web server)."""
+    return {
+        "broker": settings.broker,
+        "store": "memory://",
+        "datadir": str(settings.data_dir),
+        "autodiscover": False,
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": 1,
+        "consumer_auto_offset_reset": "earliest",
+        # A single worker on a fresh group should not wait long to start.
+        "broker_rebalance_timeout": 10,
+        # After an unclean stop the group waits out the session timeout
+        # before partitions move; Faust's default is 60 s.
+        "broker_session_timeout": 10,
+        "broker_heartbeat_interval": 2,
+        # TLS and SASL from NEWSEVENTS_SECURITY_PROTOCOL and friends (None: PLAINTEXT).
+        "broker_credentials": faust_credentials(settings),
+    }
+
+
 class WorkerApp(faust.App):
     """A Faust app with start and stop hooks around its own start and stop."""
 
@@ -139,13 +161,7 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
     state.use(model)
     app = WorkerApp(
         faust_app_id(settings),
-        broker=settings.broker,
-        store="memory://",
-        datadir=str(settings.data_dir),
-        autodiscover=False,
-        topic_partitions=settings.partitions,
-        topic_replication_factor=1,
-        consumer_auto_offset_reset="earliest",
+        **faust_options(settings),
         web_enabled=True,
         web_port=settings.web_port,
         web_bind=settings.web_host,
@@ -155,14 +171,6 @@ def create_app(settings: Settings, model: ModelInfo, runners: Sequence[ModelRunn
         web_tables_enabled=False,
         web_graph_enabled=False,
         web_stats_enabled=False,
-        # A single worker on a fresh group should not wait long to start.
-        broker_rebalance_timeout=10,
-        # After an unclean stop the group waits out the session timeout
-        # before partitions move; Faust's default is 60 s.
-        broker_session_timeout=10,
-        broker_heartbeat_interval=2,
-        # TLS and SASL from NEWSEVENTS_SECURITY_PROTOCOL and friends (None: PLAINTEXT).
-        broker_credentials=faust_credentials(settings),
     )
 
     increments = app.topic(
