@@ -473,7 +473,7 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
             P_test = self.tfidf_.transform(passage_counts[rows] @ known)
             signals[test], local = self._signals(X_test, P_test, test_offsets, coef, intercept)
             where[test] = np.where(local >= 0, rows[np.maximum(local, 0)], -1)
-            held_out.append((rows, P_test))
+            held_out.append((P_test, local))
         if not self.second_look:
             return signals
         # The second look of type j learns, from the best passages of the
@@ -482,7 +482,7 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         P = self.tfidf_.transform(passage_counts)
         looks = np.full((n_docs, n_types), NO_PASSAGE)
         self.second_coef_, self.second_intercept_ = np.zeros((n_types, n_features)), np.zeros(n_types)
-        for (train, test), (rows, P_test) in zip(folds, held_out, strict=True):
+        for (train, test), (P_test, local) in zip(folds, held_out, strict=True):
             for j in range(n_types):
                 candidates = train[(signals[train, j, 1] > SECOND_LOOK_FLOOR) & (where[train, j] >= 0)]
                 y = Y[candidates, j]
@@ -491,9 +491,8 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
                 lr = self._new_lr().fit(P[where[candidates, j]], y)
                 self.second_coef_[j] += lr.coef_[0] / len(folds)
                 self.second_intercept_[j] += lr.intercept_[0] / len(folds)
-                scored = test[where[test, j] >= 0]
-                local = np.searchsorted(rows, where[scored, j])
-                looks[scored, j] = np.asarray(P_test[local] @ lr.coef_[0]).ravel() + lr.intercept_[0]
+                found = local[:, j] >= 0  # the held-out best passages, as rows of P_test
+                looks[test[found], j] = np.asarray(P_test[local[found, j]] @ lr.coef_[0]).ravel() + lr.intercept_[0]
         return self._with_second_look(signals, looks)
 
     # -- prediction ---------------------------------------------------------
