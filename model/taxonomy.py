@@ -26,16 +26,21 @@ DEFAULT_TAXONOMY: tuple[str, ...] = (
 
 
 # Type ids become Kafka topic names, so they must be safe there.
-_TYPE_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_TYPE_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 class TaxonomyError(ValueError):
     """A label that cannot be an event type id."""
 
 
+def is_type_id(value: object) -> bool:
+    """Whether ``value`` is a string usable as an event type id."""
+    return isinstance(value, str) and _TYPE_ID.fullmatch(value) is not None
+
+
 def validate_type_id(type_id: str) -> str:
     """Return ``type_id`` if it is a usable event type id, else raise TaxonomyError."""
-    if not isinstance(type_id, str) or not _TYPE_ID.match(type_id):
+    if not is_type_id(type_id):
         raise TaxonomyError(
             f"invalid event type {type_id!r}: use lower-case letters, digits and '_' (it becomes part of a topic name)"
         )

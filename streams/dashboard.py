@@ -27,7 +27,6 @@ import contextlib
 import heapq
 import json
 import logging
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -38,6 +37,7 @@ from typing import Any
 from aiohttp import web
 
 from newsevents.config import Settings
+from newsevents.model.taxonomy import is_type_id
 
 log = logging.getLogger("newsevents.dashboard")
 
@@ -64,9 +64,6 @@ KEEPALIVE_INTERVAL = 15.0  # a browser reconnects when it hears nothing for a wh
 IDLE_GRACE = 3.0  # keep the consumer through a page reload
 
 StatsSource = Callable[[], dict]
-
-
-TYPE_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")  # as in the classified schema
 
 
 def _text(value: Any, limit: int = 1000) -> str:
@@ -112,9 +109,7 @@ def article_card(message: dict) -> dict:
     """
     events = []
     for event in _list(message.get("events"))[:MAX_EVENTS]:
-        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-            continue
-        if not TYPE_ID.fullmatch(event["type"]):
+        if not isinstance(event, dict) or not is_type_id(event.get("type")):
             continue
         evidence = [_text(s, MAX_SENTENCE_CHARS) for s in _list(event.get("evidence"))[:MAX_EVIDENCE]]
         item: dict[str, Any] = {
@@ -250,7 +245,7 @@ class EventCounts:
         event_type = message.get("type")
         if not isinstance(event_type, str) or at < self._base_at.get(event_type, 0.0):
             return
-        if not TYPE_ID.fullmatch(event_type) or not self._know(event_type):
+        if not is_type_id(event_type) or not self._know(event_type):
             return
         self._base[event_type] = (_count(message.get("last_24h")), _count(message.get("total")))
         self._base_at[event_type] = at

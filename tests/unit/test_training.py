@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from newsevents.model.taxonomy import TaxonomyError, taxonomy_from_labels
 from newsevents.training.augment import dilute_by_group
 from newsevents.training.corpus import LabelledArticle
 
@@ -44,3 +47,17 @@ def test_training_writes_a_model_and_a_report_on_long_articles(tmp_path, corpus)
     assert "Precision/recall trade-off per type" in markdown
     assert "Held-out split, the way real news looks" in markdown
     assert load_artifact(tmp_path / "model").classifier.thresholds_.shape == (len(report["taxonomy"]),)
+
+
+@pytest.mark.parametrize(
+    "label", ["Partnership", "partner ship", "supply-chain", "9lives", "", "partnership\n", "a" * 65]
+)
+def test_a_label_that_cannot_be_a_topic_name_is_refused(label):
+    # Type ids become Kafka topic names (news.events.<id>), so a label with a
+    # trailing newline or an upper-case letter must never reach one.
+    with pytest.raises(TaxonomyError, match="invalid event type"):
+        taxonomy_from_labels([["funding"], [label]])
+
+
+def test_labels_in_the_default_taxonomy_keep_its_order():
+    assert taxonomy_from_labels([["funding"], ["partnership", "earnings"]]) == ("partnership", "earnings", "funding")
