@@ -312,7 +312,7 @@ class StoryIndex:
     def __contains__(self, article_id: object) -> bool:
         return article_id in self._entries
 
-    def assign(self, article_id: str, signature: StorySignature, at: float) -> StoryAssignment:
+    def assign(self, article_id: str, signature: StorySignature | None, at: float) -> StoryAssignment:
         """The story of one article, remembered for the window.
 
         Parameters
@@ -320,8 +320,9 @@ class StoryIndex:
         article_id : str
             The article's id. Another call with the same id while the article
             is kept (a redelivery) returns the first answer.
-        signature : StorySignature
-            From :func:`story_signature`.
+        signature : StorySignature or None
+            From :func:`story_signature`; None for an article with too little
+            text to match, which is its own story and is not kept.
         at : float
             The article's time in seconds (the record's timestamp). An article
             older than the window before the newest time seen is answered but
@@ -334,6 +335,8 @@ class StoryIndex:
             article's own id when nothing within the window matches.
         """
         _check_id(article_id)
+        if signature is None:
+            return StoryAssignment(article_id, False)
         at = _check_time(at)
         if not isinstance(signature, StorySignature) or len(signature.minhash) != 4 * NUM_PERM:
             raise StoryError(f"not a story signature of {NUM_PERM} values: {signature!r}")

@@ -63,9 +63,6 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
         values = []
         for done in classifier.analyse(articles):
             message = done.message
-            if done.signature is None:
-                values.append(with_story(message, message["id"], False))
-                continue
             story = stories.assign(message["id"], done.signature, now)
             values.append(with_story(message, story.story_id, story.duplicate))
         return values

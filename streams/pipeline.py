@@ -118,18 +118,17 @@ def _safe_deadletter(record: RawRecord, topics: Topics, code: str, detail: str) 
 
 def _deadletter(record: RawRecord, topics: Topics, code: str, detail: str, article_id: str | None) -> Output:
     try:
-        value = encode(
-            deadletter_message(
-                record.value if record.value is not None else b"",
-                error=code,
-                detail=detail,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                article_id=article_id,
-            )
+        message = deadletter_message(
+            record.value if record.value is not None else b"",
+            error=code,
+            detail=detail,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            article_id=article_id,
         )
-        known = normalise_id(article_id) if article_id else _record_id(record)
+        value = encode(message)
+        known = message.get("id") or _record_id(record)
         key = known.encode("utf-8") if known else None
         if _fits(key, value):
             return Output(topics.deadletter, key, value)

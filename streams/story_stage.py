@@ -86,11 +86,8 @@ class StoryGrouper:
             raise ValueError("an envelope needs a key and a value")
         envelope = Envelope.from_bytes(record.value)
         article_id = record.key.decode("utf-8")
-        if envelope.signature:
-            signature = StorySignature.from_bytes(envelope.signature)
-            assignment = self.index.assign(article_id, signature, min(envelope.at, now + FUTURE_SLACK))
-        else:
-            assignment = StoryAssignment(article_id, False)
+        signature = StorySignature.from_bytes(envelope.signature) if envelope.signature else None
+        assignment = self.index.assign(article_id, signature, min(envelope.at, now + FUTURE_SLACK))
         value = complete_classified(envelope.prefix, assignment.story_id, assignment.duplicate)
         key = record.key
         outputs = [Output(self.topics.classified, key, value)]

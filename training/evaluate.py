@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from newsevents.model.article import Article, prepare
+from newsevents.model.article import Article, Document, prepare
 from newsevents.model.artifact import LoadedModel
 from newsevents.model.classifier import EventClassifier
 from newsevents.model.taxonomy import DEFAULT_TAXONOMY
@@ -17,14 +17,17 @@ from newsevents.training.external import ExternalSet, load_external
 from newsevents.training.metrics import confused_pairs, score
 
 
-def documents(articles: Sequence[LabelledArticle]) -> list:
+def documents(articles: Sequence[LabelledArticle]) -> list[Document]:
     """Prepared documents (cleaned sentences and skip reason) for labelled articles."""
     return [prepare(Article(id=a.id, title=a.title, text=a.text)) for a in articles]
 
 
 def predict_scores(classifier: EventClassifier, articles: Sequence[LabelledArticle]) -> np.ndarray:
     """Calibrated scores (n_articles, n_types), 0 for articles the service would skip."""
-    docs = documents(articles)
+    return _scores(classifier, documents(articles))
+
+
+def _scores(classifier: EventClassifier, docs: Sequence[Document]) -> np.ndarray:
     scores = np.zeros((len(docs), len(classifier.classes_)))
     ready = [i for i, d in enumerate(docs) if d.reason is None]
     if ready:
@@ -88,10 +91,7 @@ def evaluate_samples(model: LoadedModel) -> dict | None:
     if taxonomy != list(DEFAULT_TAXONOMY) or not SAMPLES_STREAM.exists():
         return None
     samples = load_annotated((), (), samples=(SAMPLES_STREAM, SAMPLES_ANNOTATIONS))
-    docs = [prepare(s.article) for s in samples]
-    ready = [i for i, d in enumerate(docs) if d.reason is None]
-    P = np.zeros((len(samples), len(taxonomy)), dtype=np.int8)
-    P[ready] = classifier.predict([docs[i].sentences for i in ready])
+    P = (_scores(classifier, [prepare(s.article) for s in samples]) >= classifier.thresholds_).astype(np.int8)
     Y = np.array([[t in s.labels for t in taxonomy] for s in samples], dtype=np.int8)
     no_event = [i for i, s in enumerate(samples) if not s.labels]
     false_events = [
