@@ -31,12 +31,25 @@ _SUFFIXES = ("ingly", "edly", "ments", "ment", "ings", "ing", "ers", "ies", "ied
 _SIBILANT_ES = ("ches", "shes", "sses", "xes", "zes")
 
 
+# Month and weekday names are one term each, as numbers are: "in April" and
+# "in October" both date an event (often a recalled one), "on Monday" and "on
+# Thursday" both place it in this week's news, and the corpus cannot teach
+# every name separately. "may" and "march" are left alone: mostly not dates.
+_WORD_CLASS = dict.fromkeys(
+    ("january", "february", "april", "june", "july", "august", "september", "october", "november", "december"),
+    "month_",
+) | dict.fromkeys(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"), "weekday_")
+
+
 def stem(word: str) -> str:
     """Strip one common English suffix, then a final e, keeping 4+ letters.
 
     ``store``, ``stores`` and ``stored`` all become ``stor``; ``launches`` and
-    ``launched`` become ``launch``; ``companies`` becomes ``company``.
+    ``launched`` become ``launch``; ``companies`` becomes ``company``. Month
+    and weekday names become ``month_`` and ``weekday_``.
     """
+    if word in _WORD_CLASS:
+        return _WORD_CLASS[word]
     if len(word) <= 4 or not word.isalpha():
         return word
     for suffix in _SUFFIXES:

@@ -122,3 +122,15 @@ def test_word_pairs_never_span_two_sentences():
     # "shops Acme" was a pair in training, but here the two words are in different sentences
     joined = counter.transform(["Beta sells 300 shops Acme"]).sum()
     assert joined == counts[2].sum() + 1 + 1
+
+
+def test_a_date_learnt_in_one_month_reads_the_same_in_another():
+    from newsevents.model.features import SentenceNgramCounter
+
+    # Training text only ever said "in April" and "on Monday"; a story dated
+    # "in October ... on Thursday" must hit the same terms, not unknown words.
+    counter = SentenceNgramCounter(min_df=1).fit(["Acme bought Beta in April", "Acme reported on Monday"])
+    april = counter.transform(["Acme reported results in April, on Monday"])
+    october = counter.transform(["Acme reported results in October, on Thursday"])
+    assert (april != october).nnz == 0
+    assert counter.transform(["in October"]).sum() == 3  # "in", the month and the pair
