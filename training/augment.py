@@ -76,6 +76,6 @@ def dilute_by_group(
     for g in sorted(set(groups)):
         members = [a for a, k in zip(articles, groups, strict=True) if k == g]
         copies = dilute(members, ratio=ratio, max_donors=max_donors, seed=seed + int(g))
-        out += [LabelledArticle(f"{c.id}-g{g}", c.title, c.text, c.labels) for c in copies]
+        out += copies
         out_groups += [g] * len(copies)
     return out, out_groups
