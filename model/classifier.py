@@ -523,9 +523,8 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         shares one keyword with the event ("The deal is subject to approval")
         outranks the sentence that tells it with names and terms.
         """
-        tf = counts.copy().astype(np.float64)
-        tf.data = 1.0 + np.log(tf.data)
-        weighted = tf @ sp.diags(self.tfidf_.idf_)
+        weighted = counts.astype(np.float64)  # a copy: the counts also serve the scores
+        weighted.data = (1.0 + np.log(weighted.data)) * self.tfidf_.idf_[weighted.indices]
         return np.asarray(weighted @ self.coef_.T)
 
     def classify(self, docs: Documents, *, max_evidence: int = 3) -> list[Prediction]:
