@@ -35,8 +35,7 @@ from newsevents.streams.clients import client_args
 from newsevents.streams.consume import records_of
 from newsevents.streams.pipeline import Output, RawRecord, process_batch
 from newsevents.streams.story_stage import StoryGrouper
-from newsevents.streams.topics import ensure_topics
-from newsevents.streams.worker import story_topics, worker_topics
+from newsevents.streams.worker import ensure_worker_topics
 
 
 class Classify:
@@ -55,17 +54,11 @@ class Classify:
         return others + self.grouper.group(envelopes).outputs
 
 
-def prepare_topics(settings: Settings, classify: Classify) -> None:
-    """The topics the worker would create, so both baselines write where the worker writes."""
-    names = worker_topics(settings, list(classify.classifier.taxonomy))
-    ensure_topics(settings, names, settings.partitions, special=story_topics(settings))
-
-
 async def plain(settings: Settings) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
     classify = Classify(settings)
-    await asyncio.to_thread(prepare_topics, settings, classify)
+    await ensure_worker_topics(settings, list(classify.classifier.taxonomy))
     options = client_args(settings)
     consumer = AIOKafkaConsumer(
         settings.topics.raw,
@@ -102,7 +95,7 @@ def naive(settings: Settings) -> int:
     from newsevents.streams.app import faust_options
 
     classify = Classify(settings)
-    prepare_topics(settings, classify)
+    asyncio.run(ensure_worker_topics(settings, list(classify.classifier.taxonomy)))
     app = faust.App(settings.app_id, **faust_options(settings), web_enabled=False)
     raw = app.topic(settings.topics.raw, key_serializer="raw", value_serializer="raw")
     out_topics: dict[str, faust.TopicT] = {}

@@ -75,8 +75,7 @@ from newsevents.streams.broker import LocalBroker, default_cache_dir, ensure_kaf
 from newsevents.streams.pipeline import Output, RawRecord, process_batch
 from newsevents.streams.processes import stop_gracefully, wait_for_http
 from newsevents.streams.story_stage import StoryGrouper
-from newsevents.streams.topics import ensure_topics_async
-from newsevents.streams.worker import story_topics, worker_topics
+from newsevents.streams.worker import ensure_worker_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIPPABLE = ("thread", "plain", "naive", "before", "scale", "sweep")
@@ -435,9 +434,7 @@ class Load:
         ``metadata_max_age_ms`` (5 minutes); seen here when four systems started
         at once on a busy machine. Creating the topics first avoids that.
         """
-        await ensure_topics_async(
-            settings, worker_topics(settings, list(taxonomy)), settings.partitions, special=story_topics(settings)
-        )
+        await ensure_worker_topics(settings, list(taxonomy))
         topics = settings.topics
         serving = [*self.tps(topics.raw, topics.classified, topics.deadletter), TopicPartition(topics.stories, 0)]
         deadline = time.monotonic() + timeout

@@ -116,10 +116,3 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeou
                 log.warning("new topics %s have no leader yet after %.0f s", names, timeout)
             return
         await asyncio.sleep(0.2)
-
-
-def ensure_topics(
-    target: Settings | str, names: Iterable[str], partitions: int, *, special: Mapping[str, TopicSpec] | None = None
-) -> list[str]:
-    """Blocking wrapper of :func:`ensure_topics_async`."""
-    return asyncio.run(ensure_topics_async(target, names, partitions, special=special))

@@ -10,7 +10,7 @@ from newsevents.config import Settings
 from newsevents.model.artifact import ArtifactError
 from newsevents.streams.clients import KafkaUnavailable
 from newsevents.streams.executor import ModelInfo, ModelRunner, Processing, make_runners
-from newsevents.streams.topics import TopicMismatch, TopicSpec, ensure_topics, quiet_client_logs
+from newsevents.streams.topics import TopicMismatch, TopicSpec, ensure_topics_async, quiet_client_logs
 
 
 def story_topics(settings: Settings) -> dict[str, TopicSpec]:
@@ -38,6 +38,14 @@ def worker_topics(settings: Settings, taxonomy: list[str]) -> list[str]:
         increments_topic_name(settings),
         *(t.event(x) for x in taxonomy),
     ]
+
+
+async def ensure_worker_topics(settings: Settings, taxonomy: list[str]) -> None:
+    """Create what :func:`worker_topics` and :func:`story_topics` name, as the worker does on start
+    (the benchmarks' baselines call it too, so every system writes where the worker writes)."""
+    await ensure_topics_async(
+        settings, worker_topics(settings, taxonomy), settings.partitions, special=story_topics(settings)
+    )
 
 
 def _start_runners(settings: Settings) -> tuple[ModelInfo, list[ModelRunner]]:
@@ -79,9 +87,7 @@ def _run(settings: Settings, model: ModelInfo, runners: list[ModelRunner], logle
     level = client_log.level
     quiet_client_logs()  # a broker that is down gets our one line, not the client's retries
     try:
-        ensure_topics(
-            settings, worker_topics(settings, list(model.taxonomy)), settings.partitions, special=story_topics(settings)
-        )
+        asyncio.run(ensure_worker_topics(settings, list(model.taxonomy)))
     except (KafkaUnavailable, TopicMismatch) as exc:
         print(f"newsevents: error: {exc}", file=sys.stderr)
         return 1
