@@ -71,6 +71,7 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from bench.articles import bench_articles  # noqa: E402
 from bench.processes import children, model_children, rss_mb  # noqa: E402
@@ -610,9 +611,9 @@ async def monitor(workers: list[Worker], seen: Observed, stop: asyncio.Event, re
                             seen.health_reasons[_reason_shape(body.get("reason", ""))] += 1
                     async with http.get(w.url + "/metrics") as response:
                         metrics = await response.text()
-                    crashes = sum(_samples(metrics, "newsevents_agent_crashes_total"))
+                    crashes = sum(v for _, v in _samples(metrics, "newsevents_agent_crashes_total"))
                     w.crashes_seen = max(w.crashes_seen, crashes)
-                    lag += sum(_samples(metrics, "newsevents_consumer_lag"))
+                    lag += sum(v for _, v in _samples(metrics, "newsevents_consumer_lag"))
                 except (aiohttp.ClientError, TimeoutError, ValueError):
                     pass
                 seen.health[status] += 1
@@ -627,8 +628,9 @@ async def monitor(workers: list[Worker], seen: Observed, stop: asyncio.Event, re
             await asyncio.sleep(1.0)
 
 
-def _samples(metrics: str, name: str) -> list[float]:
-    return [float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith(name)]
+def _samples(metrics: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """Labels and value of every sample of ``name`` in a /metrics page."""
+    return [(s.labels, s.value) for f in text_string_to_metric_families(metrics) for s in f.samples if s.name == name]
 
 
 def _reason_shape(reason: str) -> str:
@@ -695,9 +697,9 @@ async def held_partitions(worker: Worker, topic: str) -> set[int]:
     ):
         metrics = await response.text()
     return {
-        int(line.split('partition="', 1)[1].split('"', 1)[0])
-        for line in metrics.splitlines()
-        if line.startswith("newsevents_consumer_lag{") and f'topic="{topic}"' in line
+        int(labels["partition"])
+        for labels, _ in _samples(metrics, "newsevents_consumer_lag")
+        if labels.get("topic") == topic
     }
 
 
