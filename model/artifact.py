@@ -313,6 +313,13 @@ def load_artifact(directory: Path, *, expected_sha256: str | None = None) -> Loa
         k: round(float(v), 4) for k, v in manifest["thresholds"].items()
     }:
         raise ArtifactError(f"{directory}: the manifest's thresholds do not match the model's")
+    try:  # a model saved by an older classifier lacks parts this code reads: say so now, not mid-stream
+        classifier.predict_proba([["Acme agreed to buy Beta."]])
+    except (AttributeError, ValueError, IndexError) as exc:
+        raise ArtifactError(
+            f"{directory} was saved by another version of the newsevents classifier ({type(exc).__name__}): "
+            "retrain it (`newsevents train`)"
+        ) from None
     return LoadedModel(classifier, manifest, directory, entities)
 
 

@@ -11,10 +11,13 @@ How it works, and why:
 * One L2-regularised logistic regression per type scores the article's
   sublinear TF-IDF vector. The same weights also score every passage of two
   consecutive sentences: an event is usually told in one or two sentences,
-  and in a long story the article vector dilutes them. Three signals per
-  type come out: the article's decision, the best passage's, and the best
+  and in a long story the article vector dilutes them. Four signals per
+  type come out: the article's decision, the best passage's, the best
   passage of the lead (headline and first sentences, where news states its
-  main event).
+  main event), and the best passage with no hedging word in it ("analysts
+  expect", "talks", "two years ago"): the guide counts no event that is
+  only speculated about, floated or recalled, and an earnings preview's
+  figures otherwise read like results.
 * A second look per type: another logistic regression rescores the type's
   best passage. It is trained only on the documents whose best passage looks
   like the type, so it learns what sets the reported event apart from the
@@ -54,7 +57,7 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.utils.validation import check_is_fitted
 
-from newsevents.model.features import SentenceNgramCounter
+from newsevents.model.features import SentenceNgramCounter, stem
 from newsevents.model.sentences import split_sentences
 
 Documents = Sequence["list[str] | str"]
@@ -63,8 +66,17 @@ Documents = Sequence["list[str] | str"]
 PASSAGE_SENTENCES = 2
 #: Passages at the start of a document that make up its lead (headline and first sentences).
 LEAD_PASSAGES = 3
-#: Signals per type fed to the interaction stage: article, best passage, best lead passage.
-N_SIGNALS = 3
+#: Signals per type fed to the interaction stage: article, best passage, best lead passage,
+#: best passage without a hedging word.
+N_SIGNALS = 4
+#: Words that present an event as expected, floated or recalled rather than reported (the
+#: guide's "speculated about by analysts ... floated as a vague intention", and background);
+#: fit looks up their stems in the vocabulary.
+HEDGE_WORDS = tuple(
+    """expect expected expects expectations forecast forecasts estimate estimates analyst analysts
+    could would might speculation rumour rumours rumor preview considering weighing exploring talks
+    ago previously earlier""".split()
+)
 #: A type's second look (see the module docs) learns from the documents whose best passage
 #: decision for it is above this: the ones that look like the type.
 SECOND_LOOK_FLOOR = -1.0
@@ -276,7 +288,8 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         Returns signals (n_docs, n_types, N_SIGNALS + 2 * n_types) and the
         row of P holding each type's best passage (n_docs, n_types; -1 for
         empty documents). For type j: its article, best-passage and
-        best-lead-passage decisions; then, for every type k, k's
+        best-lead-passage decisions and its best passage among those with no
+        hedging word (the weakest when all have one); then, for every type k, k's
         probability-like score (sigmoid of its decision) on j's best passage;
         then j's best passage among those where k is not indicated. Reading
         the other types passage by passage is how a counterfeiting judgment
@@ -289,6 +302,10 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         best = self._max_by_document(passages, offsets, article)
         where = self._first_row_at(passages, best, offsets)
         lead = self._max_by_document(passages, offsets, article, limit=LEAD_PASSAGES)
+        weakest = -self._max_by_document(-passages, offsets, -article)
+        hedged = P[:, self.hedge_columns_].getnnz(axis=1) > 0
+        plain = self._max_by_document(np.where(hedged[:, None], -np.inf, passages), offsets, article)
+        plain = np.where(np.isfinite(plain), plain, weakest)
         n_docs, n_types = article.shape
         aligned = np.zeros((n_docs, n_types, n_types))
         found = where >= 0
@@ -299,9 +316,8 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         top = self._max_by_document(masked, offsets, np.repeat(article, n_types, axis=1)).reshape(
             n_docs, n_types, n_types
         )
-        weakest = -self._max_by_document(-passages, offsets, -article)
         exclusive = np.where(np.isfinite(top), top, weakest[:, :, None])
-        return np.concatenate([np.stack([article, best, lead], axis=2), aligned, exclusive], axis=2), where
+        return np.concatenate([np.stack([article, best, lead, plain], axis=2), aligned, exclusive], axis=2), where
 
     @staticmethod
     def _second_look(P, where, coef, intercept) -> np.ndarray:
@@ -374,6 +390,10 @@ class EventClassifier(ClassifierMixin, BaseEstimator):
         # Distinct sentences only: min_df counts independent uses of a term, and
         # augmented training data repeats sentences.
         self.vectorizer_.fit(list(dict.fromkeys(s for doc in sentence_docs for s in doc)))
+        vocabulary = self.vectorizer_.vocabulary_
+        self.hedge_columns_ = np.array(
+            sorted({vocabulary[w] for w in map(stem, HEDGE_WORDS) if w in vocabulary}), dtype=int
+        )
         counts, offsets = self._sentence_counts(sentence_docs)
         doc_counts = self._sum_by_document(counts, offsets)
         self.tfidf_ = TfidfTransformer(sublinear_tf=True).fit(doc_counts)

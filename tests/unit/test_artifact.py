@@ -108,6 +108,20 @@ def test_other_sklearn_version_is_refused(artifact_dir):
         load_artifact(artifact_dir)
 
 
+def test_a_model_saved_by_an_older_classifier_is_refused_at_load(tmp_path, fitted):
+    # Fitted with no hedging signal, as the previous release saved it: without the
+    # check, the first batch of the stream would crash the model process instead.
+    import copy
+
+    from newsevents.model.artifact import save_artifact
+
+    older = copy.deepcopy(fitted)
+    del older.hedge_columns_
+    save_artifact(older, tmp_path / "old", name="old", data_fingerprint="sha256:test")
+    with pytest.raises(ArtifactError, match=r"another version of the newsevents classifier.*retrain"):
+        load_artifact(tmp_path / "old")
+
+
 def test_a_joblib_artifact_is_refused_in_one_line_that_says_how_to_convert_it(artifact_dir, fitted, tmp_path):
     import joblib
 
