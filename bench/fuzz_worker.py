@@ -418,7 +418,7 @@ class Worker:
             self.expected_exit = True
             stop_gracefully(self.proc, timeout=30)
 
-    def modelchildren(self) -> list[int]:
+    def model_processes(self) -> list[int]:
         if not self.alive():
             return []
         assert self.proc is not None
@@ -611,9 +611,10 @@ async def monitor(workers: list[Worker], seen: Observed, stop: asyncio.Event, re
                             seen.health_reasons[_reason_shape(body.get("reason", ""))] += 1
                     async with http.get(w.url + "/metrics") as response:
                         metrics = await response.text()
-                    crashes = sum(v for _, v in _samples(metrics, "newsevents_agent_crashes_total"))
+                    samples = _samples(metrics)
+                    crashes = sum(v for _, v in samples.get("newsevents_agent_crashes_total", ()))
                     w.crashes_seen = max(w.crashes_seen, crashes)
-                    lag += sum(v for _, v in _samples(metrics, "newsevents_consumer_lag"))
+                    lag += sum(v for _, v in samples.get("newsevents_consumer_lag", ()))
                 except (aiohttp.ClientError, TimeoutError, ValueError):
                     pass
                 seen.health[status] += 1
@@ -628,9 +629,13 @@ async def monitor(workers: list[Worker], seen: Observed, stop: asyncio.Event, re
             await asyncio.sleep(1.0)
 
 
-def _samples(metrics: str, name: str) -> list[tuple[dict[str, str], float]]:
-    """Labels and value of every sample of ``name`` in a /metrics page."""
-    return [(s.labels, s.value) for f in text_string_to_metric_families(metrics) for s in f.samples if s.name == name]
+def _samples(metrics: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """A /metrics page read once: each sample name -> the labels and value of its samples."""
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            out.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return out
 
 
 def _reason_shape(reason: str) -> str:
@@ -698,7 +703,7 @@ async def held_partitions(worker: Worker, topic: str) -> set[int]:
         metrics = await response.text()
     return {
         int(labels["partition"])
-        for labels, _ in _samples(metrics, "newsevents_consumer_lag")
+        for labels, _ in _samples(metrics).get("newsevents_consumer_lag", ())
         if labels.get("topic") == topic
     }
 
@@ -738,12 +743,12 @@ async def inject(scenario: str, broker: LocalBroker, workers: list[Worker], down
         fault.restored = time.time()
     elif scenario == "model-kill":
         for n in range(3):
-            children = workers[0].modelchildren()
-            if not children:
+            found = workers[0].model_processes()
+            if not found:
                 fault.notes.append(f"kill {n + 1}: no model process found")
-            for pid in children:
+            for pid in found:
                 os.kill(pid, signal.SIGKILL)
-            fault.notes.append(f"kill {n + 1}: model process {children}")
+            fault.notes.append(f"kill {n + 1}: model process {found}")
             await asyncio.sleep(4)
         fault.restored = fault.at
     return fault
