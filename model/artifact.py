@@ -314,7 +314,7 @@ def load_artifact(directory: Path, *, expected_sha256: str | None = None) -> Loa
     }:
         raise ArtifactError(f"{directory}: the manifest's thresholds do not match the model's")
     try:  # a model saved by an older classifier lacks parts this code reads: say so now, not mid-stream
-        classifier.predict_proba([["Acme agreed to buy Beta."]])
+        classifier.classify([["Acme agreed to buy Beta."]])  # scores and evidence, what the stream calls
     except (AttributeError, ValueError, IndexError) as exc:
         raise ArtifactError(
             f"{directory} was saved by another version of the newsevents classifier ({type(exc).__name__}): "
